@@ -1,0 +1,61 @@
+# RetinaFace: install, build the Cython tools, test, demo.
+#
+#   make            create .venv, install requirements.txt, build rcnn/cython in place
+#   make test       the test suite (what CI runs)
+#   make demo       train briefly on a generated data set on CPU and draw the detections
+#   make bench      the benchmarks in bench/
+#   make clean      remove build products (make distclean also removes .venv)
+#
+# Variables: PYTHON (interpreter that creates the venv, must be <= 3.11), VENV (its folder),
+# GPU=1 (install mxnet-cu112 instead of the CPU wheel), CUDA_ARCH (e.g. sm_80, for gpu_nms).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3 || command -v python)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.install-stamp
+CYTHON_DIR := rcnn/cython
+
+.PHONY: all install build test demo bench clean distclean check-python
+
+all: build
+
+check-python:
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if (3, 8) <= v[:2] <= (3, 11) else 1)' || { \
+	  echo "error: MXNet 1.9.1 needs Python 3.8 to 3.11 (it imports only with numpy < 1.24);"; \
+	  echo "       '$(PYTHON)' is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())')."; \
+	  echo "       Install Python 3.11 (e.g. 'apt-get install python3.11 python3.11-venv', or 'pyenv install 3.11')"; \
+	  echo "       and run: make PYTHON=python3.11"; \
+	  exit 1; }
+
+$(STAMP): requirements.txt requirements-gpu.txt
+	@$(MAKE) --no-print-directory check-python
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements.txt
+ifeq ($(GPU),1)
+	$(PY) -m pip uninstall -y mxnet
+	$(PY) -m pip install -r requirements-gpu.txt
+endif
+	@touch $@
+
+install: $(STAMP)
+
+build: $(STAMP)
+	cd $(CYTHON_DIR) && $(abspath $(PY)) setup.py build_ext --inplace
+
+test: build
+	$(PY) -m pytest -q tests
+
+demo: build
+	$(PY) tools/demo.py
+
+bench: build
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(CYTHON_DIR)/build $(CYTHON_DIR)/*.c $(CYTHON_DIR)/*.cpp $(CYTHON_DIR)/*.so $(CYTHON_DIR)/*.o
+	find . -name __pycache__ -prune -exec rm -rf {} +
+	rm -rf .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Anchors, box and landmark encodings, non-maximum suppression."""
