@@ -1,0 +1,1 @@
+"""Training machinery: data loader, metrics, learning-rate schedule, fitting."""

@@ -1,0 +1,153 @@
+"""Fitting the train graph: data parallel over devices (and machines), resumable, NaN-safe.
+
+The loop is MXNet's ``Module`` forward / backward / update, with what RetinaFace training needs
+around it: the original's lr schedule from the global step, checkpoints of the clean test graph
+(``<prefix>-<epoch>`` after each epoch and ``<prefix>-0000`` as the latest, with optimizer state
+and a meta JSON for ``--resume``), a save on Ctrl-C, a clear stop when a loss becomes NaN,
+a progress bar per epoch, and callbacks for validation and logging.
+"""
+import logging
+import math
+import sys
+import time
+
+import mxnet as mx
+from tqdm import tqdm
+
+from ..utils.checkpoint import save_checkpoint
+
+log = logging.getLogger(__name__)
+LATEST = 0  # checkpoint epoch number that always holds the latest weights (test.py's default)
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or metric became NaN or infinite."""
+
+
+class Trainer:
+    """Owns the bound Module and the training state (epoch, global step).
+
+    :param symbol: train graph (data + label inputs, grouped outputs)
+    :param test_symbol: clean test graph saved in checkpoints (same parameter names)
+    :param data_shapes, label_shapes: [(name, shape)] of one batch (``DataIter.provide_*``)
+    :param ctx: list of mx.Context; the batch is split evenly over them
+    :param kvstore: mx.kv.KVStore ('device', 'local', 'dist_sync', ...)
+    :param fixed_param_names: arguments that are not updated
+    :param prefix: checkpoint prefix
+    :param is_writer: this process writes checkpoints (rank 0 of a distributed run)
+    """
+
+    def __init__(self, symbol, test_symbol, data_shapes, label_shapes, ctx, kvstore,
+                 fixed_param_names=(), prefix='model/retina', is_writer=True):
+        self.test_symbol = test_symbol
+        self.prefix = prefix
+        self.is_writer = is_writer
+        self.kvstore = kvstore
+        self.module = mx.mod.Module(symbol, data_names=[n for n, _ in data_shapes],
+                                    label_names=[n for n, _ in label_shapes], context=ctx,
+                                    fixed_param_names=list(fixed_param_names), logger=log)
+        self.module.bind(data_shapes=data_shapes, label_shapes=label_shapes, for_training=True)
+        self.epoch = 0
+        self.step = 0
+        self.batch_in_epoch = 0
+        self.metric_values = {}
+        self.extra_meta = {}
+
+    def init(self, arg_params, aux_params, optimizer, states_file=None):
+        """Initialise weights (Xavier for those missing from the given params) and the optimizer.
+
+        :param arg_params, aux_params: {name: NDArray} to start from (may be empty)
+        :param optimizer: mx.optimizer.Optimizer
+        :param states_file: optimizer state saved by a previous run, or None
+        """
+        self.module.init_params(initializer=mx.init.Xavier(), arg_params=arg_params,
+                                aux_params=aux_params, allow_missing=True, allow_extra=True)
+        self.module.init_optimizer(kvstore=self.kvstore, optimizer=optimizer)
+        if states_file is not None:
+            self.module.load_optimizer_states(states_file)
+
+    def save(self, epoch, prefix=None, with_states=True):
+        """Checkpoint the current weights as ``<prefix>-<epoch>`` (no-op unless the writer)."""
+        if not self.is_writer:
+            return
+        arg_params, aux_params = self.module.get_params()
+        meta = dict(self.extra_meta, epoch=self.epoch, step=self.step,
+                    batch_in_epoch=self.batch_in_epoch, metrics=self.metric_values,
+                    command=' '.join(sys.argv), time=time.strftime('%Y-%m-%d %H:%M:%S'))
+        can_save_states = with_states and getattr(self.kvstore, 'type', '').find('dist') < 0
+        save_checkpoint(prefix or self.prefix, epoch, self.test_symbol, arg_params, aux_params,
+                        meta=meta, save_states=self.module.save_optimizer_states if can_save_states else None)
+
+    def _check_finite(self):
+        bad = {k: v for k, v in self.metric_values.items() if not math.isfinite(v)}
+        if bad:
+            raise TrainingDiverged('training diverged at epoch %d, step %d: %s. Lower --lr, check '
+                                   'the labels, or resume from the last checkpoint.'
+                                   % (self.epoch, self.step, ', '.join('%s=%s' % kv for kv in bad.items())))
+
+    def fit(self, train_iter, metric, end_epoch, end_step=None, skip_batches=0, frequent=20,
+            callbacks=()):
+        """Train from ``self.epoch`` / ``self.step`` until ``end_epoch`` or ``end_step``.
+
+        :param train_iter: DataIter yielding batches of ``data_shapes`` / ``label_shapes``
+        :param metric: mx.metric.EvalMetric updated with the train graph's outputs
+        :param end_epoch: stop after this epoch
+        :param end_step: stop at this global step (the original stops at its last lr step)
+        :param skip_batches: batches of the first epoch already done (resume mid-epoch)
+        :param frequent: log a line every this many batches
+        :param callbacks: objects with optional ``batch_end(trainer)``, ``epoch_end(trainer)``
+        """
+        batch_size = train_iter.batch_size
+        try:
+            while self.epoch < end_epoch and (end_step is None or self.step < end_step):
+                train_iter.reset()
+                metric.reset()
+                self.batch_in_epoch = 0
+                tic = time.time()
+                bar = tqdm(total=getattr(train_iter, 'num_batches', None), initial=skip_batches,
+                           desc='epoch %d' % self.epoch, unit='batch', leave=False, disable=None)
+                for batch in train_iter:
+                    if self.batch_in_epoch < skip_batches:
+                        self.batch_in_epoch += 1
+                        continue
+                    self.module.forward_backward(batch)
+                    self.module.update()
+                    self.module.update_metric(metric, batch.label)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    self.metric_values = dict(metric.get_name_value())
+                    self._check_finite()
+                    bar.update(1)
+                    bar.set_postfix({k: '%.3f' % v for k, v in list(self.metric_values.items())[:4]})
+                    if self.batch_in_epoch % frequent == 0:
+                        speed = frequent * batch_size / max(time.time() - tic, 1e-9)
+                        tic = time.time()
+                        log.info('Epoch[%d] Batch[%d] Step[%d] Speed: %.2f samples/sec lr=%g %s', self.epoch,
+                                 self.batch_in_epoch, self.step, speed, self.learning_rate,
+                                 ' '.join('%s=%.4f' % kv for kv in self.metric_values.items()))
+                    for callback in callbacks:
+                        getattr(callback, 'batch_end', lambda t: None)(self)
+                    if end_step is not None and self.step >= end_step:
+                        break
+                bar.close()
+                skip_batches = 0
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                self.save(self.epoch)
+                self.save(LATEST)
+                log.info('Epoch[%d] done: %s; saved %s-%04d', self.epoch - 1,
+                         ' '.join('%s=%.4f' % kv for kv in self.metric_values.items()), self.prefix, self.epoch)
+                for callback in callbacks:
+                    getattr(callback, 'epoch_end', lambda t: None)(self)
+        except KeyboardInterrupt:
+            self.save(LATEST)
+            log.warning('interrupted at epoch %d, step %d: saved %s-%04d; continue with --resume',
+                        self.epoch, self.step, self.prefix, LATEST)
+            raise
+
+    @property
+    def learning_rate(self):
+        optimizer = self.module._optimizer
+        if optimizer.lr_scheduler is not None:
+            return optimizer.lr_scheduler(self.step)
+        return optimizer.lr
