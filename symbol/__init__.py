@@ -18,11 +18,11 @@ stride in cfg.RPN_FEAT_STRIDE order (32, 16, 8), 18 in all; output ``6*i + k`` f
 k     output                                       shape
 ====  ===========================================  ===========================================
 0     ``face_rpn_cls_prob_strideN`` (SoftmaxOutput)  (B, 2, A*h*w), [bg, face] probabilities
-1     label after OHEM (BlockGrad)                 (B, A*h*w), 1 face / 0 background / -1 ignored
+1     ``face_rpn_label_strideN``, OHEM'd label     (B, A*h*w), 1 face / 0 background / -1 ignored
 2     ``face_rpn_bbox_loss_strideN`` (MakeLoss)      (B, 4A, h*w), smooth-L1 per element
-3     box weight after OHEM (BlockGrad)            (B, 4A, h*w)
+3     ``face_rpn_bbox_weight_strideN`` (after OHEM) (B, 4A, h*w)
 4     ``face_rpn_landmark_loss_strideN`` (MakeLoss)  (B, 10A, h*w), smooth-L1 per element
-5     landmark weight after OHEM (BlockGrad)       (B, 10A, h*w)
+5     ``face_rpn_landmark_weight_strideN`` (OHEM)    (B, 10A, h*w)
 ====  ===========================================  ===========================================
 
 Without FACE_LANDMARK the last two are absent (four per stride). Metrics read (pred, label) as
