@@ -90,7 +90,7 @@ config.TRAIN.BATCH_IMAGES = 8  # images per device and batch
 config.TRAIN.END2END = True  # the anchor loader feeds the end-to-end train graph
 config.TRAIN.ASPECT_GROUPING = False  # batch images of similar aspect ratio together
 config.TRAIN.RPN_ENABLE_OHEM = 2  # online hard example mining of anchors (2: the original's ohem3)
-config.TRAIN.OHEM_MODE = 1  # ohem3 sampling: 0 random, 1 hardest (fg up to the fraction), 2 as 1 with bg = max(48, 3 fg)
+config.TRAIN.OHEM_MODE = 1  # ohem3: 0 random, 1 hardest fg (up to the fraction) and bg, 2 as 1 with bg = max(48, 3 fg)
 config.TRAIN.RPN_BATCH_SIZE = 256  # anchors sampled per image and stride by OHEM
 config.TRAIN.RPN_FG_FRACTION = 0.25  # at most this fraction of the sampled anchors are positive
 config.TRAIN.RPN_POSITIVE_OVERLAP = 0.5  # IoU at or above which an anchor is a face

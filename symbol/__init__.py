@@ -14,16 +14,12 @@ Train graph: inputs ``data`` and, per stride N, ``face_label_strideN`` (B, A*h*w
 ``face_landmark_target_strideN`` / ``face_landmark_weight_strideN`` (B, 10A, h*w). Outputs, six per
 stride in cfg.RPN_FEAT_STRIDE order (32, 16, 8), 18 in all; output ``6*i + k`` for stride index i:
 
-====  ===========================================  ===========================================
-k     output                                       shape
-====  ===========================================  ===========================================
-0     ``face_rpn_cls_prob_strideN`` (SoftmaxOutput)  (B, 2, A*h*w), [bg, face] probabilities
-1     ``face_rpn_label_strideN``, OHEM'd label     (B, A*h*w), 1 face / 0 background / -1 ignored
-2     ``face_rpn_bbox_loss_strideN`` (MakeLoss)      (B, 4A, h*w), smooth-L1 per element
-3     ``face_rpn_bbox_weight_strideN`` (after OHEM) (B, 4A, h*w)
-4     ``face_rpn_landmark_loss_strideN`` (MakeLoss)  (B, 10A, h*w), smooth-L1 per element
-5     ``face_rpn_landmark_weight_strideN`` (OHEM)    (B, 10A, h*w)
-====  ===========================================  ===========================================
+- k=0 ``face_rpn_cls_prob_strideN`` (SoftmaxOutput): (B, 2, A*h*w) [background, face] probabilities;
+- k=1 ``face_rpn_label_strideN`` (BlockGrad): (B, A*h*w) label after OHEM, 1 face, 0 bg, -1 ignored;
+- k=2 ``face_rpn_bbox_loss_strideN`` (MakeLoss): (B, 4A, h*w) smooth-L1 per element;
+- k=3 ``face_rpn_bbox_weight_strideN`` (BlockGrad): (B, 4A, h*w) box weight after OHEM;
+- k=4 ``face_rpn_landmark_loss_strideN`` (MakeLoss): (B, 10A, h*w) smooth-L1 per element;
+- k=5 ``face_rpn_landmark_weight_strideN`` (BlockGrad): (B, 10A, h*w) landmark weight after OHEM.
 
 Without FACE_LANDMARK the last two are absent (four per stride). Metrics read (pred, label) as
 outputs (6i, 6i+1) and (loss, weight) as (6i+2, 6i+3) and (6i+4, 6i+5).
@@ -58,13 +54,13 @@ def get_ssh_features(network, cfg, data=None):
     """{stride: SSH module output} of ``network``'s backbone + FPN + SSH neck (no heads)."""
     if network not in NETWORKS:
         raise ValueError('unknown network %r: choose one of %s' % (network, NETWORKS))
+    if cfg.HEAD_MODULE != 'SSH':
+        raise ValueError('HEAD_MODULE=%r is not supported: the released graphs use SSH' % (cfg.HEAD_MODULE,))
     data = mx.sym.Variable('data') if data is None else data
     if network == 'mnet':
         features, names = mnet.get_mnet_backbone(data), mnet.NECK_NAMES
     else:
         features, names = resnet.get_resnet_backbone(data, cfg.RESNET_DEPTH), resnet.NECK_NAMES
-    if cfg.HEAD_MODULE != 'SSH':
-        raise ValueError('HEAD_MODULE=%r is not supported: the released graphs use SSH' % (cfg.HEAD_MODULE,))
     det_filter = cfg.DET_FILTER_NUM or cfg.HEAD_FILTER_NUM * cfg.CONTEXT_FILTER_RATIO
     return common.fpn_ssh_features(features, names, cfg.HEAD_FILTER_NUM, det_filter, cfg.USE_CROP, cfg.USE_DCN)
 
@@ -79,7 +75,7 @@ def get_symbol(network, mode='test', cfg=None):
     _check_supported(cfg)
     ssh = get_ssh_features(network, cfg)
     if mode == 'test':
-        return mx.sym.Group(common.test_outputs(ssh, cfg.RPN_FEAT_STRIDE, cfg.NUM_ANCHORS, cfg.FACE_LANDMARK))
+        return mx.sym.Group(common.inference_outputs(ssh, cfg.RPN_FEAT_STRIDE, cfg.NUM_ANCHORS, cfg.FACE_LANDMARK))
     if mode == 'train':
         return mx.sym.Group(common.train_outputs(ssh, cfg))
     raise ValueError("mode must be 'test' or 'train', got %r" % (mode,))
@@ -105,7 +101,7 @@ def get_resnet_train(cfg=None):
     return get_symbol('resnet', 'train', cfg)
 
 
-def test_symbol_from_train(train_sym, strides, num_anchors):
+def train_to_test_symbol(train_sym, strides, num_anchors):
     """The clean test graph inside a train graph: same layers and parameters, no labels, no custom op.
 
     Takes the prediction convs ``face_rpn_{cls_score,bbox_pred,landmark_pred}_strideN`` out of
@@ -121,14 +117,14 @@ def test_symbol_from_train(train_sym, strides, num_anchors):
             convs.append(internals[name] if name in available else None)
         if convs[0] is None or convs[1] is None:
             raise ValueError('the train graph has no face_rpn_cls_score/bbox_pred_stride%d layer' % stride)
-        outputs += common.test_head(*convs, stride=stride, num_anchors=num_anchors)
+        outputs += common.inference_head(*convs, stride=stride, num_anchors=num_anchors)
     return mx.sym.Group(outputs)
 
 
-def test_checkpoint(train_sym, arg_params, aux_params, strides, num_anchors):
+def train_to_test_checkpoint(train_sym, arg_params, aux_params, strides, num_anchors):
     """(test_sym, arg_params, aux_params) to save from a training run: the clean test graph and the
     parameters it uses (label inputs and anything unused dropped)."""
-    test_sym = test_symbol_from_train(train_sym, strides, num_anchors)
+    test_sym = train_to_test_symbol(train_sym, strides, num_anchors)
     args = set(test_sym.list_arguments())
     aux = set(test_sym.list_auxiliary_states())
     return (test_sym, {k: v for k, v in arg_params.items() if k in args},

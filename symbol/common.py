@@ -2,13 +2,15 @@
 
 A backbone gives one feature map per stride ({32: c3, 16: c2, 8: c1}); :func:`fpn_ssh_features`
 turns them into the SSH outputs per stride with the layer names of the released graphs, and
-:func:`test_outputs` / :func:`train_outputs` put the heads on top. The layer names come from a
+:func:`inference_outputs` / :func:`train_outputs` put the heads on top. The layer names come from a
 :class:`NeckNames` table, because the two released models name the same layers differently
 (``rf_c3_lateral`` in mnet.25, ``ssh_c3_lateral`` in R50).
 """
 import collections
 
 import mxnet as mx
+
+import rcnn.PY_OP.rpn_fpn_ohem3  # noqa: F401  (registers the custom operator of the train graph)
 
 BN_EPS = 2e-5  # eps of every BatchNorm outside the backbone
 BN_MOMENTUM = 0.9  # momentum of every BatchNorm outside the backbone
@@ -159,7 +161,7 @@ def head_convs(feature, stride, num_anchors, landmark=True, prefix='face'):
     return cls_score, bbox_pred, landmark_pred
 
 
-def test_head(cls_score, bbox_pred, landmark_pred, stride, num_anchors, prefix='face'):
+def inference_head(cls_score, bbox_pred, landmark_pred, stride, num_anchors, prefix='face'):
     """[cls_prob_reshape (B, 2A, H, W), bbox_pred, landmark_pred] of one stride, as released.
 
     The class scores are softmaxed over (background, face) per anchor: Reshape to (B, 2, A*H, W),
@@ -172,12 +174,12 @@ def test_head(cls_score, bbox_pred, landmark_pred, stride, num_anchors, prefix='
     return [prob, bbox_pred] + ([landmark_pred] if landmark_pred is not None else [])
 
 
-def test_outputs(ssh_features, strides, num_anchors, landmark=True):
-    """The test graph's outputs: for each stride in ``strides`` (32, 16, 8) the three of test_head."""
+def inference_outputs(ssh_features, strides, num_anchors, landmark=True):
+    """The test graph's outputs: for each stride in ``strides`` (32, 16, 8) the three of inference_head."""
     outputs = []
     for stride in strides:
         convs = head_convs(ssh_features[stride], stride, num_anchors, landmark)
-        outputs += test_head(*convs, stride=stride, num_anchors=num_anchors)
+        outputs += inference_head(*convs, stride=stride, num_anchors=num_anchors)
     return outputs
 
 
@@ -216,7 +218,6 @@ def train_outputs_for_stride(feature, stride, cfg, prefix='face'):
 
     valid_count = None
     if cfg.TRAIN.RPN_ENABLE_OHEM >= 2:
-        import rcnn.PY_OP.rpn_fpn_ohem3  # noqa: F401  (registers the custom operator)
         label, anchor_weight, valid_count = mx.sym.Custom(
             cls_score=cls_score, labels=label, op_type='rpn_fpn_ohem3', stride=stride, prefix=prefix,
             num_anchors=A, batch_size=cfg.TRAIN.RPN_BATCH_SIZE, fg_fraction=cfg.TRAIN.RPN_FG_FRACTION,

@@ -112,7 +112,7 @@ def test_gradients_reach_heads_and_backbone(trained_step):
 @pytest.mark.parametrize('network', ['mnet', 'resnet'])
 def test_clean_test_graph_from_train_graph(network):
     train_sym, cfg = build(network)
-    test_sym = symbol.test_symbol_from_train(train_sym, cfg.RPN_FEAT_STRIDE, cfg.NUM_ANCHORS)
+    test_sym = symbol.train_to_test_symbol(train_sym, cfg.RPN_FEAT_STRIDE, cfg.NUM_ANCHORS)
     assert 'Custom' not in test_sym.tojson()
     released = {'mnet': ('models', 'mnet.25', 'mnet.25-symbol.json'),
                 'resnet': ('models', 'retinaface-R50', 'R50-symbol.json')}[network]
@@ -125,7 +125,8 @@ def test_test_checkpoint_keeps_only_test_parameters(trained_step):
     arg_shapes, _, aux_shapes = train_sym.infer_shape(data=(BATCH, 3, SIZE, SIZE), **label_shapes)
     args = {name: mx.nd.zeros(s) for name, s in zip(train_sym.list_arguments(), arg_shapes) if name != 'data'}
     aux = {name: mx.nd.zeros(s) for name, s in zip(train_sym.list_auxiliary_states(), aux_shapes)}
-    test_sym, test_args, test_aux = symbol.test_checkpoint(train_sym, args, aux, cfg.RPN_FEAT_STRIDE, cfg.NUM_ANCHORS)
+    test_sym, test_args, test_aux = symbol.train_to_test_checkpoint(train_sym, args, aux, cfg.RPN_FEAT_STRIDE,
+                                                                    cfg.NUM_ANCHORS)
     assert sorted(test_args) == sorted(a for a in test_sym.list_arguments() if a != 'data')
     assert sorted(test_aux) == sorted(test_sym.list_auxiliary_states())
     assert not any('label' in name or 'target' in name for name in test_args)
