@@ -235,17 +235,17 @@ def train_outputs_for_stride(feature, stride, cfg, prefix='face'):
                                     name='%s_rpn_cls_prob_stride%d' % (prefix, stride))
     outputs = [cls_prob, mx.sym.BlockGrad(label, name='%s_rpn_label_stride%d' % (prefix, stride))]
 
-    normalise = cfg.LR_MODE != 0 and valid_count is not None
+    normalise = cfg.LR_MODE != 0 and valid_count is not None  # LR_MODE 1: divide by the positive count
+    divisor = valid_count if normalise else None
     bbox_scale = VALID_COUNT_BBOX_SCALE if normalise else 1.0 / cfg.TRAIN.RPN_BATCH_SIZE
     outputs += [_smooth_l1_loss(bbox_pred, bbox_target, bbox_weight, '%s_rpn_bbox_loss_stride%d' % (prefix, stride),
-                                bbox_scale, valid_count if normalise else None),
+                                bbox_scale, divisor),
                 mx.sym.BlockGrad(bbox_weight, name='%s_rpn_bbox_weight_stride%d' % (prefix, stride))]
     if landmark:
         landmark_scale = cfg.LANDMARK_LR_MULT * (VALID_COUNT_LANDMARK_SCALE if normalise
                                                  else LANDMARK_LOSS_SCALE / cfg.TRAIN.RPN_BATCH_SIZE)
         outputs += [_smooth_l1_loss(landmark_pred, landmark_target, landmark_weight,
-                                    '%s_rpn_landmark_loss_stride%d' % (prefix, stride), landmark_scale,
-                                    valid_count if normalise else None),
+                                    '%s_rpn_landmark_loss_stride%d' % (prefix, stride), landmark_scale, divisor),
                     mx.sym.BlockGrad(landmark_weight, name='%s_rpn_landmark_weight_stride%d' % (prefix, stride))]
     return outputs
 
