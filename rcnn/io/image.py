@@ -2,9 +2,9 @@
 
 Per image (:func:`get_crop_image`): read it (mirrored when the roidb entry is a flipped copy),
 grey out ``boxes_mask`` regions, pick a fraction ``s`` of the short side from
-:data:`CROP_FRACTIONS`, resize the whole image by ``SIZE / int(s * short side)`` (``SIZE`` =
+:data:`CROP_FRACTIONS`, scale the image by ``SIZE / int(s * short side)`` (``SIZE`` =
 ``config.SCALES[0][0]``, 640) so that the chosen square becomes ``SIZE`` pixels, and cut a random
-``SIZE`` x ``SIZE`` window out of it. Boxes and landmarks are scaled and shifted with the pixels;
+``SIZE`` x ``SIZE`` window out of it (only the window is resampled, see :func:`resized_window`). Boxes and landmarks are scaled and shifted with the pixels;
 faces whose box centre falls outside the window (or smaller than ``config.TRAIN.MIN_BOX_SIZE``)
 are dropped; up to :data:`CROP_RETRIES` windows are tried until one keeps a face. Boxes are not
 clipped to the window (the original trains on the whole face box). Then colour jitter
@@ -26,8 +26,11 @@ CROP_FRACTIONS = (0.3, 0.45, 0.6, 0.8, 1.0)
 CROP_RETRIES = 25
 # Grey level of the regions of faces too small to train on (config.BBOX_MASK_THRESH).
 MASK_GREY = 127
-# ITU-R BT.601 luma weights in BGR order (OpenCV's channel order).
-LUMA_BGR = np.array([0.114, 0.587, 0.299], dtype=np.float32)
+
+
+def _luma(im):
+    """(H, W) ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B) of a float32 BGR image."""
+    return cv2.cvtColor(im, cv2.COLOR_BGR2GRAY)
 
 
 def _rng(rng):
@@ -65,7 +68,7 @@ def brightness_aug(im, x, rng=None):
 def contrast_aug(im, x, rng=None):
     """Blend with the image's mean luma: alpha * im + (1 - alpha) * mean, alpha = 1 + U(-x, x)."""
     alpha = 1.0 + _rng(rng).uniform(-x, x)
-    mean_luma = float((im @ LUMA_BGR).mean())
+    mean_luma = float(_luma(im).mean())
     im *= alpha
     im += (1.0 - alpha) * mean_luma
     return im
@@ -74,7 +77,7 @@ def contrast_aug(im, x, rng=None):
 def saturation_aug(im, x, rng=None):
     """Blend with each pixel's luma: alpha * im + (1 - alpha) * luma, alpha = 1 + U(-x, x)."""
     alpha = 1.0 + _rng(rng).uniform(-x, x)
-    luma = (im @ LUMA_BGR)[:, :, None]
+    luma = _luma(im)[:, :, None]
     im *= alpha
     im += (1.0 - alpha) * luma
     return im
@@ -105,11 +108,15 @@ def transform(im, pixel_means, pixel_stds, pixel_scale):
     :param pixel_scale: pixels are divided by this first
     :return: (1, 3, H, W) float32 RGB, ``(im / pixel_scale - mean) / std``
     """
-    means = np.asarray(pixel_means, dtype=np.float32)
-    stds = np.asarray(pixel_stds, dtype=np.float32)
-    rgb = np.asarray(im, dtype=np.float32)[:, :, ::-1] / np.float32(pixel_scale)
-    out = (rgb - means[::-1]) / stds[::-1]
-    return np.ascontiguousarray(out.transpose(2, 0, 1)[None])
+    means = np.asarray(pixel_means, dtype=np.float64)
+    stds = np.asarray(pixel_stds, dtype=np.float64)
+    out = np.empty((1, 3) + im.shape[:2], dtype=np.float32)
+    channels = cv2.split(np.asarray(im))
+    for c in range(3):
+        bgr = 2 - c
+        np.multiply(channels[bgr], np.float32(1.0 / (pixel_scale * stds[bgr])), out=out[0, c], dtype=np.float32)
+        out[0, c] -= np.float32(means[bgr] / stds[bgr])
+    return out
 
 
 def transform_inverse(im_tensor, pixel_means, pixel_stds=(1.0, 1.0, 1.0), pixel_scale=1.0):
@@ -144,29 +151,38 @@ def _move_landmarks(landmarks, scale, dx, dy):
     return moved
 
 
+def resized_window(im, scale, left, up, size):
+    """The ``size`` x ``size`` window at (left, up) of ``im`` resized by ``scale``, computed
+    without resizing the whole image: same pixels as ``cv2.resize`` (bilinear, fx = fy = scale)
+    followed by the crop, at the cost of the window only.
+
+    :return: (size, size, 3) array of ``im``'s dtype
+    """
+    shift = 0.5 * scale - 0.5  # cv2.resize maps pixel centres: dst + 0.5 = (src + 0.5) * scale
+    matrix = np.array([[scale, 0.0, shift - left], [0.0, scale, shift - up]])
+    return cv2.warpAffine(im, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def random_crop(im, roi_rec, size, rng=None):
     """The square crop of the original loader, on one decoded image.
 
     :param im: (H, W, 3) image
     :param roi_rec: entry with 'boxes' (N, 4), 'gt_classes' (N,) and optionally 'landmarks'
-        (N, 5, 3) in ``im``'s pixel coordinates
+        (N, 5, 3) and 'blur' (N,) in ``im``'s pixel coordinates
     :param size: side of the output crop (config.SCALES[0][0])
-    :return: (crop (size, size, 3), new entry with boxes / gt_classes / landmarks of the kept
-        faces in crop pixels, im_scale)
+    :return: (crop (size, size, 3), new entry with boxes / gt_classes / landmarks / blur of the
+        kept faces in crop pixels, im_scale)
     """
     rng = _rng(rng)
     fraction = CROP_FRACTIONS[_randint(rng, 0, len(CROP_FRACTIONS))]
-    short = min(im.shape[:2])
-    im_scale = float(size) / int(short * fraction)
-    new_w = max(size, int(round(im.shape[1] * im_scale)))
-    new_h = max(size, int(round(im.shape[0] * im_scale)))
-    im = cv2.resize(im, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    im_scale = float(size) / int(min(im.shape[:2]) * fraction)
+    scaled_w = max(size, int(round(im.shape[1] * im_scale)))
+    scaled_h = max(size, int(round(im.shape[0] * im_scale)))
 
-    boxes = np.asarray(roi_rec['boxes'], dtype=np.float32) * im_scale
-    has_landmarks = 'landmarks' in roi_rec
+    boxes = np.asarray(roi_rec['boxes'], dtype=np.float32).reshape(-1, 4) * im_scale
     for attempt in range(CROP_RETRIES):
-        up = _randint(rng, 0, new_h - size + 1)
-        left = _randint(rng, 0, new_w - size + 1)
+        up = _randint(rng, 0, scaled_h - size + 1)
+        left = _randint(rng, 0, scaled_w - size + 1)
         shifted = boxes - np.array([left, up, left, up], dtype=np.float32)
         keep = _visible_faces(shifted, size)
         if keep.any() or attempt == CROP_RETRIES - 1:
@@ -174,11 +190,11 @@ def random_crop(im, roi_rec, size, rng=None):
     new_rec = dict(roi_rec)
     new_rec['boxes'] = shifted[keep]
     new_rec['gt_classes'] = np.asarray(roi_rec['gt_classes'])[keep]
-    if has_landmarks:
+    if 'landmarks' in roi_rec:
         new_rec['landmarks'] = _move_landmarks(np.asarray(roi_rec['landmarks'])[keep], im_scale, left, up)
     if 'blur' in roi_rec:
         new_rec['blur'] = np.asarray(roi_rec['blur'])[keep]
-    return im[up:up + size, left:left + size], new_rec, im_scale
+    return resized_window(im, im_scale, left, up, size), new_rec, im_scale
 
 
 def get_crop_image1(roidb, rng=None):

@@ -211,3 +211,14 @@ def test_crop_batch_feeds_assign_anchor_fpn(tmp_path, mnet_config):
         assert out['face_label_stride8'].shape == (1, 2 * 80 * 80)
         if n:
             assert (out['face_label'] == 1).sum() > 0
+
+
+@pytest.mark.parametrize('scale, left, up', [(1.6, 0, 0), (3.2, 517, 100), (640 / 399, 130, 1), (0.7, 3, 2)])
+def test_resized_window_equals_resize_then_crop(rng, scale, left, up):
+    noise = rng.integers(0, 256, (400, 480, 3)).astype(np.uint8)
+    im = cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 1.5), None, 0, 255, cv2.NORM_MINMAX)  # image-like
+    full = cv2.resize(im, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    size = min(64, full.shape[0] - up, full.shape[1] - left)
+    want = full[up:up + size, left:left + size].astype(int)
+    got = image.resized_window(im, scale, left, up, size).astype(int)
+    assert np.abs(got - want).max() <= 1 and np.abs(got - want).mean() < 0.3
