@@ -1,0 +1,1 @@
+"""Training machinery: the data iterator (loader.py) and the training metrics (metric.py)."""
