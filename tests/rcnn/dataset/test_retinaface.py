@@ -40,7 +40,8 @@ def test_train_format_boxes_landmarks_and_blur(tmp_path, mnet_config):
     np.testing.assert_array_equal(one['boxes'], [[10, 20, 40, 48], [50, 5, 64, 25]])
     assert one['boxes'].dtype == np.float32
     # flags: file 0 (visible) -> 1, file 1 (occluded) -> 0; -1 points stay -1
-    np.testing.assert_array_equal(one['landmarks'][0], [[15, 30, 1], [35, 30, 0], [25, 40, 1], [17, 50, 1], [33, 50, 1]])
+    np.testing.assert_array_equal(one['landmarks'][0],
+                                  [[15, 30, 1], [35, 30, 0], [25, 40, 1], [17, 50, 1], [33, 50, 1]])
     np.testing.assert_array_equal(one['landmarks'][1], np.full((5, 3), -1))
     # a negative blur score becomes 0.3, as the original
     np.testing.assert_allclose(one['blur'], [0.82, 0.3])

@@ -102,7 +102,8 @@ def test_layout_shapes_and_dtypes(mnet_config):
         assert out['face_landmark_target_stride%d' % s].shape == (1, 20, cells)
         assert out['face_landmark_weight_stride%d' % s].shape == (1, 20, cells)
     assert all(v.dtype == np.float32 for v in out.values())
-    np.testing.assert_array_equal(out['face_label'], np.concatenate([out['face_label_stride%d' % s] for s in STRIDES], 1))
+    np.testing.assert_array_equal(out['face_label'],
+                                  np.concatenate([out['face_label_stride%d' % s] for s in STRIDES], 1))
     assert out['face_bbox_target'].shape == (1, 8, sum((96 // s) * (64 // s) for s in STRIDES))
     no_landmarks = assign_anchor_fpn(feat_shapes(96, 64), {'gt_boxes': np.zeros((0, 5))}, [[96, 64, 1]])
     assert not any('landmark' in k for k in no_landmarks)
@@ -175,8 +176,8 @@ def test_ignored_class_and_no_faces(mnet_config):
     empty = assign(64, 64, np.zeros((0, 5)))
     for name, value in empty.items():
         assert (value == 0).all(), name
-    none_ok = assign_anchor_fpn(feat_shapes(64, 64), {'gt_boxes': np.zeros((0, 5)), 'gt_landmarks': np.zeros((0, 5, 3))},
-                                [[64, 64, 1]], landmark=True)
+    empty_gt = {'gt_boxes': np.zeros((0, 5)), 'gt_landmarks': np.zeros((0, 5, 3))}
+    none_ok = assign_anchor_fpn(feat_shapes(64, 64), empty_gt, [[64, 64, 1]], landmark=True)
     assert (none_ok['face_label'] == 0).all()
 
 
@@ -215,7 +216,8 @@ def test_random_cases_against_per_anchor_loop(mnet_config, monkeypatch, rng, for
         for i in range(n):
             if rng.random() < 0.6:  # near an anchor, so that some IoU pass 0.5
                 s = int(rng.choice([8, 16]))
-                near = anchor_loop(s, int(rng.integers(height // s)), int(rng.integers(width // s)), int(rng.integers(2)))
+                cell = int(rng.integers(height // s)), int(rng.integers(width // s))
+                near = anchor_loop(s, cell[0], cell[1], int(rng.integers(2)))
                 boxes[i, :4] = np.asarray(near) + rng.uniform(-4, 4, 4)
         boxes = np.round(boxes).astype(np.float32)  # integer ties exercise the tie rule
         landmarks = np.concatenate([rng.uniform(0, 100, (n, 5, 2)), np.ones((n, 5, 1))], 2).astype(np.float32)
