@@ -5,9 +5,10 @@ grey out ``boxes_mask`` regions, pick a fraction ``s`` of the short side from
 :data:`CROP_FRACTIONS`, scale the image by ``SIZE / int(s * short side)`` (``SIZE`` =
 ``config.SCALES[0][0]``, 640) so that the chosen square becomes ``SIZE`` pixels, and cut a random
 ``SIZE`` x ``SIZE`` window out of it (only the window is resampled, see :func:`resized_window`).
-Boxes and landmarks are scaled and shifted with the pixels; faces whose box centre falls outside the window (or smaller than ``config.TRAIN.MIN_BOX_SIZE``)
-are dropped; up to :data:`CROP_RETRIES` windows are tried until one keeps a face. Boxes are not
-clipped to the window (the original trains on the whole face box). Then colour jitter
+Boxes and landmarks are scaled and shifted with the pixels; faces whose box centre falls outside
+the window (or smaller than ``config.TRAIN.MIN_BOX_SIZE``) are dropped; up to
+:data:`CROP_RETRIES` windows are tried until one keeps a face. Boxes are not clipped to the
+window (the original trains on the whole face box). Then colour jitter
 (``config.COLOR_MODE`` / ``config.COLOR_JITTERING``) and :func:`transform` to the network input.
 
 Randomness comes from ``rng``: a ``numpy.random.Generator`` / ``RandomState``, or None for the
