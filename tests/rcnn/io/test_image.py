@@ -193,3 +193,16 @@ def test_resized_window_equals_resize_then_crop(rng, scale, left, up):
     want = full[up:up + size, left:left + size].astype(int)
     got = image.resized_window(im, scale, left, up, size).astype(int)
     assert np.abs(got - want).max() <= 1 and np.abs(got - want).mean() < 0.3
+
+
+def test_mixup_averages_two_crops_and_keeps_both_faces(tmp_path, no_jitter, monkeypatch):
+    one = synthetic_image(tmp_path / 'one.png')
+    two = synthetic_image(tmp_path / 'two.png', faces=((100, 100, 200),))
+    plain_ims, plain_rois = get_crop_image([one, two], np.random.default_rng(4))
+    monkeypatch.setattr(no_jitter, 'MIXUP', 1.0)
+    rng = np.random.default_rng(4)
+    mixed_ims, mixed_rois = get_crop_image([one, two], rng)
+    # same crops (the mixup draws come after them), each averaged with the other one
+    np.testing.assert_allclose(mixed_ims[0], (plain_ims[0] + plain_ims[1]) / 2, atol=1e-4)
+    assert len(plain_rois[0]['boxes']) and len(plain_rois[1]['boxes'])
+    np.testing.assert_array_equal(mixed_rois[0]['boxes'], np.concatenate([plain_rois[0]['boxes'], plain_rois[1]['boxes']]))
