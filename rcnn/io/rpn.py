@@ -120,7 +120,8 @@ def assign_anchor_fpn(feat_shape, gt_label, im_info, landmark=False, prefix='fac
     gt_boxes = gt_boxes[used]
     if landmark:
         gt_landmarks = np.asarray(gt_label['gt_landmarks'], dtype=np.float32).reshape(-1, 5, 3)[used]
-        assert len(gt_landmarks) == len(gt_boxes), 'one landmark set per box expected'
+        if len(gt_landmarks) != len(gt_boxes):
+            raise ValueError('gt_landmarks has %d faces, gt_boxes %d' % (len(gt_landmarks), len(gt_boxes)))
 
     strides = config.RPN_FEAT_STRIDE
     sizes, anchors_list, inside_list = [], [], []
