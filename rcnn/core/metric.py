@@ -1,0 +1,78 @@
+"""Training metrics of the RetinaFace train graph, per stride.
+
+The train graph outputs, per stride in ``config.RPN_FEAT_STRIDE`` and in this order: the
+classification probabilities ``(B, 2, A*H*W)``, the anchor labels after OHEM ``(B, A*H*W)``, the
+box L1 loss and the box weights ``(B, 4*A, H*W)``, and with ``config.FACE_LANDMARK`` the landmark
+L1 loss and weights ``(B, 10*A, H*W)``. The metrics read those outputs by index, as the
+original's ``train.py`` wires them (:func:`get_train_metrics`).
+"""
+import mxnet as mx
+import numpy as np
+
+from ..config import config
+
+
+class RPNAccMetric(mx.metric.EvalMetric):
+    """Anchor classification accuracy over the labelled anchors, and over background (``_BG``)
+    and face (``_FG``) anchors separately; anchors labelled -1 are not counted.
+
+    :param pred_idx: output index of the probabilities (B, 2, P) or (B, 2, H, W)
+    :param label_idx: output index of the labels (B, P)
+    """
+
+    def __init__(self, pred_idx, label_idx, name='RPNAcc'):
+        self.pred_idx, self.label_idx = pred_idx, label_idx
+        self.names = [name, name + '_BG', name + '_FG']
+        super().__init__(name)
+
+    def reset(self):
+        self.num_inst = [0, 0, 0]
+        self.sum_metric = [0.0, 0.0, 0.0]
+
+    def reset_local(self):
+        self.reset()
+
+    def get(self):
+        return self.names, [s / n if n else float('nan') for s, n in zip(self.sum_metric, self.num_inst)]
+
+    def update(self, labels, preds):
+        pred_label = mx.nd.argmax(preds[self.pred_idx], axis=1).asnumpy().astype(np.int32).reshape(-1)
+        label = preds[self.label_idx].asnumpy().astype(np.int32).reshape(-1)
+        for i, selected in enumerate((label != -1, label == 0, label == 1)):
+            self.sum_metric[i] += int(np.sum(pred_label[selected] == label[selected]))
+            self.num_inst[i] += int(np.sum(selected))
+
+
+class RPNL1LossMetric(mx.metric.EvalMetric):
+    """Smooth-L1 loss per positive anchor: the sum of the loss output over the number of anchors
+    with a non-zero weight (weight channels / ``config.NUM_ANCHORS`` values per anchor).
+
+    :param loss_idx: output index of the loss (B, K*A, H*W)
+    :param weight_idx: output index of its weights (same shape)
+    """
+
+    def __init__(self, loss_idx, weight_idx, name='RPNL1Loss'):
+        self.loss_idx, self.weight_idx = loss_idx, weight_idx
+        super().__init__(name)
+
+    def update(self, labels, preds):
+        loss = preds[self.loss_idx].asnumpy()
+        weight = preds[self.weight_idx].asnumpy()
+        values_per_anchor = weight.shape[1] // config.NUM_ANCHORS
+        self.sum_metric += float(np.sum(loss))
+        self.num_inst += np.sum(weight > 0) / values_per_anchor
+
+
+def get_train_metrics():
+    """Composite metric over the train graph's outputs: per stride ``RPNAcc_s<S>``,
+    ``RPNL1Loss_s<S>`` and, with landmarks, ``RPNLandMarkL1Loss_s<S>`` (the original's names)."""
+    metrics = mx.metric.CompositeEvalMetric()
+    idx = 0
+    for stride in config.RPN_FEAT_STRIDE:
+        metrics.add(RPNAccMetric(idx, idx + 1, name='RPNAcc_s%d' % stride))
+        metrics.add(RPNL1LossMetric(idx + 2, idx + 3, name='RPNL1Loss_s%d' % stride))
+        idx += 4
+        if config.FACE_LANDMARK:
+            metrics.add(RPNL1LossMetric(idx, idx + 1, name='RPNLandMarkL1Loss_s%d' % stride))
+            idx += 2
+    return metrics

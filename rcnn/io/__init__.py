@@ -1,0 +1,1 @@
+"""Training input: image augmentation (image.py) and anchor targets (rpn.py)."""

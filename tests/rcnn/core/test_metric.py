@@ -1,0 +1,54 @@
+import mxnet as mx
+import numpy as np
+
+from rcnn.core.metric import RPNAccMetric, RPNL1LossMetric, get_train_metrics
+
+
+def test_accuracy_overall_background_and_faces(rng):
+    prob = rng.random((2, 2, 7)).astype(np.float32)
+    label = rng.integers(-1, 2, (2, 7)).astype(np.float32)
+    metric = RPNAccMetric(0, 1, name='acc')
+    metric.update([], [mx.nd.array(prob), mx.nd.array(label)])
+    metric.update([], [mx.nd.array(prob), mx.nd.array(label)])
+    hits = {k: [0, 0] for k in ('all', 'bg', 'fg')}
+    for b in range(2):
+        for p in range(7):
+            lab = int(label[b, p])
+            if lab == -1:
+                continue
+            right = int(prob[b, 1, p] > prob[b, 0, p]) == lab
+            for key in ('all', 'bg' if lab == 0 else 'fg'):
+                hits[key][0] += right
+                hits[key][1] += 1
+    names, values = metric.get()
+    assert names == ['acc', 'acc_BG', 'acc_FG']
+    np.testing.assert_allclose(values, [hits[k][0] / hits[k][1] for k in ('all', 'bg', 'fg')])
+    metric.reset_local()
+    assert all(np.isnan(metric.get()[1]))
+
+
+def test_l1_loss_per_positive_anchor(mnet_config):
+    loss = np.zeros((1, 8, 4), np.float32)
+    weight = np.zeros((1, 8, 4), np.float32)
+    loss[0, 0:4, 1] = [0.5, 0.25, 0.25, 1.0]  # anchor 0 of cell 1
+    weight[0, 0:4, 1] = 1
+    loss[0, 4:8, 3] = [1, 1, 0, 0]  # anchor 1 of cell 3
+    weight[0, 4:8, 3] = 1
+    metric = RPNL1LossMetric(0, 1, name='l1')
+    metric.update([], [mx.nd.array(loss), mx.nd.array(weight)])
+    assert metric.get() == ('l1', (2.0 + 2.0) / 2)
+
+
+def test_train_metrics_follow_the_graph_outputs(mnet_config):
+    metrics = get_train_metrics()
+    names = metrics.get()[0]
+    assert names[:5] == ['RPNAcc_s32', 'RPNAcc_s32_BG', 'RPNAcc_s32_FG', 'RPNL1Loss_s32', 'RPNLandMarkL1Loss_s32']
+    assert len(names) == 15
+    # outputs of one stride: prob, label, bbox loss, bbox weight, landmark loss, landmark weight
+    outputs = []
+    for _ in mnet_config.RPN_FEAT_STRIDE:
+        outputs += [mx.nd.array([[[0.2, 0.9], [0.8, 0.1]]]), mx.nd.array([[1, 0]]),
+                    mx.nd.ones((1, 8, 1)), mx.nd.ones((1, 8, 1)), mx.nd.ones((1, 20, 1)) * 3, mx.nd.ones((1, 20, 1))]
+    metrics.update([], outputs)
+    values = dict(zip(*metrics.get()))
+    assert values['RPNAcc_s8'] == 1.0 and values['RPNL1Loss_s16'] == 4.0 and values['RPNLandMarkL1Loss_s32'] == 30.0
