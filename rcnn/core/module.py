@@ -10,6 +10,7 @@ import logging
 import math
 import sys
 import time
+import warnings
 
 import mxnet as mx
 from tqdm import tqdm
@@ -62,7 +63,10 @@ class Trainer:
         """
         self.module.init_params(initializer=mx.init.Xavier(), arg_params=arg_params,
                                 aux_params=aux_params, allow_missing=True, allow_extra=True)
-        self.module.init_optimizer(kvstore=self.kvstore, optimizer=optimizer)
+        with warnings.catch_warnings():
+            # the losses are normalised inside the graph, so rescale_grad is 1 / devices on purpose
+            warnings.filterwarnings('ignore', message='Optimizer created manually')
+            self.module.init_optimizer(kvstore=self.kvstore, optimizer=optimizer)
         if states_file is not None:
             self.module.load_optimizer_states(states_file)
 
@@ -79,11 +83,14 @@ class Trainer:
                         meta=meta, save_states=self.module.save_optimizer_states if can_save_states else None)
 
     def _check_finite(self):
-        bad = {k: v for k, v in self.metric_values.items() if not math.isfinite(v)}
+        """Raise TrainingDiverged when an output of the train graph (a loss) is NaN or infinite."""
+        names = self.module.output_names
+        bad = [name for name, out in zip(names, self.module.get_outputs())
+               if not math.isfinite(out.sum().asscalar())]
         if bad:
-            raise TrainingDiverged('training diverged at epoch %d, step %d: %s. Lower --lr, check '
-                                   'the labels, or resume from the last checkpoint.'
-                                   % (self.epoch, self.step, ', '.join('%s=%s' % kv for kv in bad.items())))
+            raise TrainingDiverged('the loss became NaN or infinite at epoch %d, step %d (%s). Lower --lr, '
+                                   'check the labels, or resume from the last checkpoint.'
+                                   % (self.epoch, self.step, ', '.join(bad)))
 
     def fit(self, train_iter, metric, end_epoch, end_step=None, skip_batches=0, frequent=20,
             callbacks=()):
@@ -113,10 +120,10 @@ class Trainer:
                     self.module.forward_backward(batch)
                     self.module.update()
                     self.module.update_metric(metric, batch.label)
+                    self._check_finite()
                     self.step += 1
                     self.batch_in_epoch += 1
                     self.metric_values = dict(metric.get_name_value())
-                    self._check_finite()
                     bar.update(1)
                     bar.set_postfix({k: '%.3f' % v for k, v in list(self.metric_values.items())[:4]})
                     if self.batch_in_epoch % frequent == 0:
