@@ -247,7 +247,7 @@ def overlaps_official(gt_xywh, det_xywh):
 
     :param gt_xywh: (M, 4) integer [x, y, w, h]
     :param det_xywh: (N, >=4) float [x, y, w, h]
-    :return: (N, M) float64 IoU, each 0 or 1 (rarely more: rounding can exceed the real IoU)
+    :return: (N, M) float64 IoU, each a whole number (0 or 1)
     """
     gx1, gy1, gx2, gy2 = _corners(np.asarray(gt_xywh, dtype=np.float64))
     dx1, dy1, dx2, dy2 = (c[:, None] for c in _corners(np.asarray(det_xywh, dtype=np.float64)))
@@ -319,6 +319,30 @@ def _as_xywh(detections, box_format):
     return det
 
 
+def _setting_curve(matched, counted, first_threshold, num_faces):
+    """One setting's PR curve from the matches of all detections (in image, then score order).
+
+    :param matched: (D,) face number each detection matched, -1 for none
+    :param counted: (F,) bool, faces that count in the setting
+    :param first_threshold: (D,) first threshold index at which each detection is kept
+    """
+    is_match = matched >= 0
+    in_setting = np.zeros(len(matched), dtype=bool)
+    in_setting[is_match] = counted[matched[is_match]]
+    # A match to a face outside the setting is discarded; every other detection is a proposal.
+    proposal = ~(is_match & ~in_setting)
+    # A face is found by the first (highest-scored) detection matching it; later ones are false.
+    hits = np.flatnonzero(is_match & in_setting)
+    first_hit = np.zeros(len(matched))
+    first_hit[hits[np.unique(matched[hits], return_index=True)[1]]] = 1
+    kept = np.cumsum(np.bincount(first_threshold, proposal, THRESHOLD_NUM + 1))[:THRESHOLD_NUM]
+    found = np.cumsum(np.bincount(first_threshold, first_hit, THRESHOLD_NUM + 1))[:THRESHOLD_NUM]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        precision = found / kept
+        recall = found / num_faces
+    return PRCurve(precision, recall, voc_ap(recall, precision), num_faces)
+
+
 def compute_pr_curves(predictions, ground_truth, protocol='official', box_format='xywh',
                       only_predicted_images=False):
     """PR curves and APs of every setting.
@@ -336,45 +360,30 @@ def compute_pr_curves(predictions, ground_truth, protocol='official', box_format
     images = [i for i, key in enumerate(ground_truth.keys)
               if not only_predicted_images or key in predictions]
     missing = [ground_truth.keys[i] for i in images if ground_truth.keys[i] not in predictions]
-    dets = []
-    for i in images:
-        det = predictions.get(ground_truth.keys[i])
-        det = _as_xywh(det, box_format) if det is not None else np.zeros((0, 5))
-        dets.append(det[np.argsort(-det[:, 4], kind='stable')])
+    dets = [_as_xywh(predictions.get(ground_truth.keys[i], ()), box_format) for i in images]
+    dets = [d[np.argsort(-d[:, 4], kind='stable')] for d in dets]
     scores = normalise_scores([d[:, 4] for d in dets], protocol)
 
-    gt_offset = np.cumsum([0] + [len(ground_truth.boxes[i]) for i in images])
-    matched, kept_scores = [], []
+    # Match every detection once: faces are numbered across the whole set (offset per image).
+    face_offset = np.cumsum([0] + [len(ground_truth.boxes[i]) for i in images])
+    matched, matched_scores = [np.zeros(0, np.int64)], [np.zeros(0)]
     for n, i in enumerate(images):
-        gt = ground_truth.boxes[i]
-        if len(gt) == 0 or len(dets[n]) == 0:
-            continue
-        face = match_detections(gt, dets[n], protocol)
-        matched.append(np.where(face >= 0, face + gt_offset[n], -1))
-        kept_scores.append(scores[n])
-    matched = np.concatenate(matched) if matched else np.zeros(0, np.int64)
-    kept_scores = np.concatenate(kept_scores) if kept_scores else np.zeros(0)
-    first_threshold = THRESHOLD_NUM - np.searchsorted(THRESHOLDS[::-1], kept_scores, side='right')
+        if len(ground_truth.boxes[i]) and len(dets[n]):
+            face = match_detections(ground_truth.boxes[i], dets[n], protocol)
+            matched.append(np.where(face >= 0, face + face_offset[n], -1))
+            matched_scores.append(scores[n])
+    matched = np.concatenate(matched)
+    # A detection counts at threshold index t >= first_threshold (score >= THRESHOLDS[t]).
+    first_threshold = THRESHOLD_NUM - np.searchsorted(THRESHOLDS[::-1], np.concatenate(matched_scores),
+                                                      side='right')
 
     curves = {}
     for setting, keep in ground_truth.settings.items():
-        counts = np.zeros(gt_offset[-1], dtype=bool)
+        counted = np.zeros(face_offset[-1], dtype=bool)
         for n, i in enumerate(images):
-            counts[gt_offset[n] + keep[i]] = True
-        is_match = matched >= 0
-        in_setting = np.zeros(len(matched), dtype=bool)
-        in_setting[is_match] = counts[matched[is_match]]
-        proposal = ~(is_match & ~in_setting)
-        hits = np.flatnonzero(is_match & in_setting)
-        first_hit = np.zeros(len(matched))
-        first_hit[hits[np.unique(matched[hits], return_index=True)[1]]] = 1
-        kept = np.cumsum(np.bincount(first_threshold, proposal, THRESHOLD_NUM + 1))[:THRESHOLD_NUM]
-        found = np.cumsum(np.bincount(first_threshold, first_hit, THRESHOLD_NUM + 1))[:THRESHOLD_NUM]
-        num_faces = int(counts.sum())
-        with np.errstate(divide='ignore', invalid='ignore'):
-            precision = found / kept
-            recall = found / num_faces
-        curves[setting] = PRCurve(precision, recall, voc_ap(recall, precision), num_faces)
+            counted[face_offset[n] + keep[i]] = True
+        num_faces = sum(len(keep[i]) for i in images)
+        curves[setting] = _setting_curve(matched, counted, first_threshold, num_faces)
     return curves, missing
 
 
