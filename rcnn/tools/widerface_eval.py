@@ -218,7 +218,8 @@ def normalise_scores(score_arrays, protocol):
 
     :param score_arrays: list of (N_i,) raw scores
     :return: list of (N_i,) float64; for ``official`` the single-precision values of
-        ``norm_score.m``: ``single(score - double(single(min))) / (single(max) - single(min))``
+        ``norm_score.m``: ``single(score - double(single(min))) / (single(max) - single(min))``,
+        whose running max starts at ``realmin('single')`` (so an all-negative set keeps max ~1e-38)
     """
     nonempty = [s for s in score_arrays if len(s)]
     if not nonempty:
