@@ -17,7 +17,7 @@ Test scales (``--mode``):
      base, each also flipped, merged by box voting.
   2  the same pyramid and flip, merged by NMS.
 Images already written are skipped unless ``--overwrite``; an unreadable image is reported and
-skipped.
+skipped. ``--gt DIR`` prints the official AP at the end, over the images that have an output file.
 """
 import argparse
 import logging
@@ -188,9 +188,19 @@ def main(argv=None):
     logger.info('called with %s', vars(args))
     run(args, load_detector(args))
     if args.gt:
-        from rcnn.tools import widerface_eval
-        aps = widerface_eval.evaluate(args.output, args.gt)
-        print('WIDER FACE AP (official protocol): ' + ', '.join('%s %.2f' % (s, 100 * ap) for s, ap in aps.items()))
+        evaluate_output(args.output, args.gt)
+
+
+def evaluate_output(output, gt_dir):
+    """Print the official AP of the files in ``output``, over the images that have one."""
+    from rcnn.tools import widerface_eval
+    ground_truth = widerface_eval.load_ground_truth(gt_dir)
+    written = [k for k in ground_truth.keys if os.path.isfile(os.path.join(output, k + '.txt'))]
+    predictions, _ = widerface_eval.read_predictions(output, written)
+    curves, _ = widerface_eval.compute_pr_curves(predictions, ground_truth, only_predicted_images=True)
+    print('WIDER FACE AP (official protocol, %d of %d images): %s'
+          % (len(written), len(ground_truth.keys),
+             ', '.join('%s %.2f' % (setting, 100 * c.ap) for setting, c in curves.items())))
 
 
 if __name__ == '__main__':
