@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import test_widerface as tw
+from rcnn.tools import widerface_eval as we
 from rcnn.tools.widerface_eval import read_prediction_file
 from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
 
@@ -130,5 +131,11 @@ def test_evaluate_output_scores_the_written_images(tmp_path, capsys):
         os.makedirs(tmp_path / os.path.dirname(key), exist_ok=True)
         (tmp_path / key).write_text(open(os.path.join(reference, key)).read())
     tw.evaluate_output(str(tmp_path), gt_dir)
-    # the 5 images' faces: easy 42.11, medium 65.38, hard 32.75 (not the 3226-image AP)
-    assert 'official protocol, 5 of 3226 images): easy 42.11, medium 65.38, hard 32.75' in capsys.readouterr().out
+    # the same as a ground truth cut down to those 5 images by hand
+    full = we.load_ground_truth(gt_dir)
+    rows = [full.keys.index(os.path.splitext(name)[0]) for name, _ in widerface_val_images()]
+    subset = we.GroundTruth([full.keys[i] for i in rows], [full.boxes[i] for i in rows],
+                            {s: [keep[i] for i in rows] for s, keep in full.settings.items()})
+    aps = we.evaluate(str(tmp_path), subset)
+    expected = 'official protocol, 5 of 3226 images): ' + ', '.join('%s %.2f' % (s, 100 * ap) for s, ap in aps.items())
+    assert expected in capsys.readouterr().out
