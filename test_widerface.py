@@ -36,7 +36,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Detect faces on WIDER FACE and write the submission files',
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     model = parser.add_argument_group('model')
-    model.add_argument('--prefix', required=True, help='checkpoint prefix (<prefix>-symbol.json, <prefix>-NNNN.params)')
+    model.add_argument('--prefix', required=True,
+                       help='checkpoint prefix (<prefix>-symbol.json, <prefix>-NNNN.params)')
     model.add_argument('--epoch', type=int, default=0, help='checkpoint epoch')
     model.add_argument('--network', default='net3', help='detector head layout, as RetinaFace(network=...)')
     model.add_argument('--gpu', type=int, default=0, help='GPU id; -1 runs on the CPU')
@@ -44,7 +45,8 @@ def parse_args(argv=None):
     data = parser.add_argument_group('data')
     data.add_argument('--dataset-path', default='./data/retinaface', help='folder holding <image-set>/images')
     data.add_argument('--image-set', default='val', help='split name under --dataset-path')
-    data.add_argument('--images', help='image root (<event>/<image>.jpg); default <dataset-path>/<image-set>/images')
+    data.add_argument('--images',
+                      help='image root (<event>/<image>.jpg); default <dataset-path>/<image-set>/images')
     data.add_argument('--image-list', help='label.txt or wider_val.txt naming the images; default: the one '
                                            'beside the image root, else every .jpg under it')
     data.add_argument('--output', default='./wout', help='folder for <event>/<image>.txt')
@@ -112,8 +114,9 @@ def single_scale(image_shape, target_size, max_size):
 def scales_for(image_shape, args):
     """(scales, do_flip) for one image under the chosen ``--mode``."""
     if args.mode == 0:
-        scale = args.scale if args.scale is not None else single_scale(image_shape, args.target_size, args.max_size)
-        return [scale], args.flip
+        if args.scale is not None:
+            return [args.scale], args.flip
+        return [single_scale(image_shape, args.target_size, args.max_size)], args.flip
     base = single_scale(image_shape, *PYRAMID_BASE)
     return [float(size) / PYRAMID_BASE[0] * base for size in PYRAMID_SIZES], True
 

@@ -137,5 +137,6 @@ def test_evaluate_output_scores_the_written_images(tmp_path, capsys):
     subset = we.GroundTruth([full.keys[i] for i in rows], [full.boxes[i] for i in rows],
                             {s: [keep[i] for i in rows] for s, keep in full.settings.items()})
     aps = we.evaluate(str(tmp_path), subset)
-    expected = 'official protocol, 5 of 3226 images): ' + ', '.join('%s %.2f' % (s, 100 * ap) for s, ap in aps.items())
+    expected = 'official protocol, 5 of 3226 images): ' + ', '.join(
+        '%s %.2f' % (s, 100 * ap) for s, ap in aps.items())
     assert expected in capsys.readouterr().out

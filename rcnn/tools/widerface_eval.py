@@ -454,9 +454,11 @@ def save_curves(curves, path, protocol=''):
     if path.lower().endswith('.csv'):
         with open(path, 'w', newline='') as f:
             for setting, curve in curves.items():
-                f.write('# %s AP %.6f, %d faces, protocol %s\n' % (setting, curve.ap, curve.num_faces, protocol))
+                f.write('# %s AP %.6f, %d faces, protocol %s\n'
+                        % (setting, curve.ap, curve.num_faces, protocol))
             writer = csv.writer(f)
-            writer.writerow(['threshold'] + ['%s_%s' % (s, q) for s in curves for q in ('precision', 'recall')])
+            writer.writerow(['threshold'] + ['%s_%s' % (s, q) for s in curves
+                                             for q in ('precision', 'recall')])
             for t, threshold in enumerate(THRESHOLDS):
                 writer.writerow(['%.3f' % threshold] + ['%.10g' % v for curve in curves.values()
                                                          for v in (curve.precision[t], curve.recall[t])])

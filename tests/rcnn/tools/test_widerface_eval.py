@@ -129,7 +129,8 @@ def test_official_single_precision_drops_an_unrepresentable_lowest_score():
 
 def test_missing_images_and_empty_ground_truth():
     gt = we.GroundTruth(['e/a', 'e/b', 'e/c'],
-                        [np.array([FACE_A], np.int32), np.array([FACE_B], np.int32), np.zeros((0, 4), np.int32)],
+                        [np.array([FACE_A], np.int32), np.array([FACE_B], np.int32),
+                         np.zeros((0, 4), np.int32)],
                         {'easy': [np.array([0]), np.array([0]), np.array([], np.int64)]})
     # e/c has no faces: its detections are skipped, not false positives; e/b has no predictions
     pred = {'e/a.jpg': np.array([FACE_A + [1.0]]), 'e/c': np.array([FAR + [0.5]])}
@@ -275,8 +276,8 @@ def write_mat_ground_truth(folder, events):
     names = list(events)
     common = {'event_list': cell([np.array([e]) for e in names]),
               'file_list': cell([cell([np.array([i]) for i in events[e]]) for e in names]),
-              'face_bbx_list': cell([cell([np.array(f, np.int32).reshape(-1, 4) for f, _ in events[e].values()])
-                                     for e in names])}
+              'face_bbx_list': cell([cell([np.array(f, np.int32).reshape(-1, 4)
+                                           for f, _ in events[e].values()]) for e in names])}
     scipy.io.savemat(os.path.join(folder, 'wider_face_val.mat'), common)
     for setting in we.SETTINGS:
         gt_list = cell([cell([np.array(k, np.float64).reshape(-1, 1) + 1 for _, k in events[e].values()])
