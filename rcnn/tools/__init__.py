@@ -1,0 +1,1 @@
+"""Command-line tools and evaluators (WIDER FACE evaluation)."""

@@ -1,0 +1,519 @@
+"""WIDER FACE validation AP: the official MATLAB protocol bit for bit, or the Python port's.
+
+Usage::
+
+    python -m rcnn.tools.widerface_eval --pred wout --gt data/widerface_eval_gt \\
+        [--protocol official|python] [--plot pr.png] [--curves pr.npz|pr.csv]
+
+Inputs
+------
+- Predictions: ``<pred>/<event>/<image>.txt`` in the WIDER submission format: line 1
+  ``<event>/<image>.jpg``, line 2 the number of faces N, then N lines ``x y w h score`` in
+  original-image pixels with ``w = x2 - x1 + 1`` (any score range). From Python, a dict
+  ``{'<event>/<image>': (N, 5) array}`` works too (see :func:`evaluate`).
+- Ground truth: the official eval_tools folder with ``wider_face_val.mat`` (events, files, int32
+  ``x y w h`` boxes) and ``wider_{easy,medium,hard}_val.mat`` (``gt_list``: 1-based indices of the
+  faces that count in each setting). A RetinaFace ``label.txt`` works for data sets without .mat
+  files (one setting, ``'all'``: every face counts; see :func:`evaluate_label_txt`).
+
+Protocol (both)
+---------------
+Per image the detections are sorted by raw score, highest first (stable). Scores are min-max
+normalised over the whole set. Each detection, in that order, is matched to the face it overlaps
+most (inclusive "+1" IoU on ``[x, y, x + w, y + h]`` corners); at IoU >= 0.5 it is a true positive
+if that face counts in the setting and is not yet found, it is discarded (neither true nor false)
+if that face is outside the setting, and a false positive otherwise. Images whose ground truth is
+empty are skipped; faces of images without detections still count. At each of 1000 thresholds
+0.999, 0.998, ..., 0 the kept detections with normalised score >= threshold give precision and
+recall; AP is the VOC all-point area under the precision envelope (NaN precision ignored).
+
+- ``official`` reproduces the MATLAB tool: the ground truth is int32 and MATLAB keeps integer
+  arithmetic, so the overlap corners, the union and the IoU itself are rounded to whole numbers
+  (half away from zero). The IoU is therefore 0 or 1 and the match is the FIRST face reaching
+  0.5. ``norm_score.m`` starts its running max/min from single-precision values, so the
+  normalised scores are single precision. MATLAB evaluates ``double - single`` in double and
+  rounds the result to single, so a lowest raw score below its single-precision value
+  normalises to just under 0 and is dropped even at threshold 0.
+- ``python`` is the widely used Python port (``widerface_evaluate/evaluation.py``): float64 IoU,
+  best face wins; detections are still sorted per image (the port trusts file order), and the
+  score range is the real min/max (the port starts its running max/min at 0 and 1).
+
+If every score is equal (no range to normalise) both protocols set all scores to 1, where the
+tools divide 0 by 0.
+"""
+import argparse
+import collections
+import csv
+import logging
+import os
+import sys
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+SETTINGS = ('easy', 'medium', 'hard')
+PROTOCOLS = ('official', 'python')
+BOX_FORMATS = ('xywh', 'xyxy')
+THRESHOLD_NUM = 1000
+IOU_THRESHOLD = 0.5
+#: The score thresholds of the PR curve, 0.999 down to 0 (the tool's ``1 - t / 1000``, t = 1..1000).
+THRESHOLDS = 1.0 - np.arange(1, THRESHOLD_NUM + 1) / THRESHOLD_NUM
+
+GroundTruth = collections.namedtuple('GroundTruth', 'keys boxes settings')
+GroundTruth.__doc__ = """Ground truth of a WIDER-style split.
+
+keys: list of '<event>/<image>' (no extension), one per image.
+boxes: list of (M_i, 4) [x, y, w, h] arrays in pixels (int32 from the .mat files).
+settings: {name: list of 0-based int arrays}, per image the faces that count in that setting.
+"""
+
+PRCurve = collections.namedtuple('PRCurve', 'precision recall ap num_faces')
+PRCurve.__doc__ = """One setting's result.
+
+precision, recall: (1000,) float64 at :data:`THRESHOLDS` (precision is NaN where nothing is kept).
+ap: VOC all-point AP in [0, 1]. num_faces: faces that count in the setting.
+"""
+
+
+class PredictionFormatError(ValueError):
+    """A prediction file that does not follow the submission format; names the file and line."""
+
+    def __init__(self, path, line, message):
+        super().__init__('%s:%d: %s' % (path, line, message))
+        self.path = path
+        self.line = line
+
+
+def image_key(name):
+    """'<event>/<image>' from '<event>/<image>.jpg', './<event>/<image>.txt' and the like."""
+    name = name.strip().replace('\\', '/')
+    if name.startswith('./'):
+        name = name[2:]
+    stem, ext = os.path.splitext(name)
+    return stem if ext.lower() in ('.jpg', '.jpeg', '.png', '.txt') else name
+
+
+def _mat_strings(cell):
+    return [str(item[0]) for item in cell]
+
+
+def load_ground_truth(gt_dir, settings=SETTINGS):
+    """Read the official .mat files of ``gt_dir`` with scipy.
+
+    :return: :class:`GroundTruth` with one entry per val image, in the files' event order.
+    """
+    from scipy.io import loadmat
+
+    def load(name):
+        path = os.path.join(gt_dir, name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError('WIDER ground truth file not found: %s' % path)
+        return loadmat(path)
+
+    face_mat = load('wider_face_val.mat')
+    events = _mat_strings(face_mat['event_list'][:, 0])
+    keys, boxes = [], []
+    for event, files, event_boxes in zip(events, face_mat['file_list'][:, 0],
+                                         face_mat['face_bbx_list'][:, 0]):
+        keys += ['%s/%s' % (event, name) for name in _mat_strings(files[:, 0])]
+        boxes += [np.asarray(b, dtype=np.int32).reshape(-1, 4) for b in event_boxes[:, 0]]
+    keep = {}
+    for setting in settings:
+        gt_list = load('wider_%s_val.mat' % setting)['gt_list'][:, 0]
+        keep[setting] = [np.asarray(k, dtype=np.int64).ravel() - 1
+                         for event_list in gt_list for k in event_list[:, 0]]
+        if len(keep[setting]) != len(keys):
+            raise ValueError('%s: gt_list has %d images, wider_face_val.mat %d'
+                             % (os.path.join(gt_dir, 'wider_%s_val.mat' % setting),
+                                len(keep[setting]), len(keys)))
+    return GroundTruth(keys, boxes, keep)
+
+
+def load_label_txt(path):
+    """Ground truth from a RetinaFace ``label.txt`` (``# <event>/<image>.jpg`` then ``x y w h ...``).
+
+    :return: :class:`GroundTruth` with the single setting ``'all'`` (every face counts).
+    """
+    keys, boxes = [], []
+    with open(path) as f:
+        for number, line in enumerate(f, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith('#'):
+                keys.append(image_key(line[1:]))
+                boxes.append([])
+                continue
+            if not keys:
+                raise PredictionFormatError(path, number, 'box line before the first "# <image>" line')
+            fields = line.split()
+            try:
+                boxes[-1].append([float(v) for v in fields[:4]])
+            except ValueError:
+                raise PredictionFormatError(path, number, 'expected "x y w h ...", got %r' % line)
+            if len(fields) < 4:
+                raise PredictionFormatError(path, number, 'expected "x y w h ...", got %r' % line)
+    boxes = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes]
+    return GroundTruth(keys, boxes, {'all': [np.arange(len(b)) for b in boxes]})
+
+
+def read_prediction_file(path):
+    """One submission file.
+
+    :return: (N, 5) float64 [x, y, w, h, score] in file order.
+    :raises PredictionFormatError: naming the file and line at fault.
+    """
+    with open(path) as f:
+        lines = f.read().splitlines()
+    if len(lines) < 2:
+        raise PredictionFormatError(path, len(lines) + 1, 'missing line 2, the number of faces')
+    try:
+        count = int(lines[1].strip())
+    except ValueError:
+        raise PredictionFormatError(path, 2, 'line 2 must be the number of faces, got %r' % lines[1])
+    rows = []
+    for number, line in enumerate(lines[2:], start=3):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            values = [float(v) for v in fields[:5]]
+        except ValueError:
+            values = []
+        if len(values) < 5 or not np.all(np.isfinite(values)):
+            raise PredictionFormatError(path, number, 'expected "x y w h score", got %r' % line)
+        rows.append(values)
+    if len(rows) != count:
+        raise PredictionFormatError(path, 2, 'line 2 gives %d faces but %d box lines follow'
+                                    % (count, len(rows)))
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+
+
+def read_predictions(pred_dir, keys):
+    """Read ``<pred_dir>/<key>.txt`` for every key.
+
+    :return: ({key: (N, 5) array}, [keys whose file is missing])
+    """
+    if not os.path.isdir(pred_dir):
+        raise FileNotFoundError('prediction folder not found: %s' % pred_dir)
+    predictions, missing = {}, []
+    for key in keys:
+        path = os.path.join(pred_dir, key + '.txt')
+        if os.path.isfile(path):
+            predictions[key] = read_prediction_file(path)
+        else:
+            missing.append(key)
+    return predictions, missing
+
+
+def matlab_round(x):
+    """MATLAB ``round``: to the nearest integer, halves away from zero (numpy rounds them to even)."""
+    whole = np.trunc(x)
+    return whole + np.where(np.abs(x - whole) >= 0.5, np.sign(x), 0.0)
+
+
+def normalise_scores(score_arrays, protocol):
+    """Min-max normalise the scores of the whole set.
+
+    :param score_arrays: list of (N_i,) raw scores
+    :return: list of (N_i,) float64; for ``official`` the single-precision values of
+        ``norm_score.m``: ``single(score - double(single(min))) / (single(max) - single(min))``,
+        whose running max starts at ``realmin('single')`` (so an all-negative set keeps max ~1e-38)
+    """
+    nonempty = [s for s in score_arrays if len(s)]
+    if not nonempty:
+        return [np.asarray(s, dtype=np.float64) for s in score_arrays]
+    low = min(float(s.min()) for s in nonempty)
+    high = max(float(s.max()) for s in nonempty)
+    if high == low:
+        logger.warning('every detection has the score %g: normalised scores set to 1', high)
+        return [np.ones(len(s)) for s in score_arrays]
+    if protocol == 'official':
+        f32 = np.float32
+        high = f32(max(high, np.finfo(f32).tiny))
+        low = f32(min(low, np.finfo(f32).max))
+        return [((np.asarray(s, dtype=np.float64) - np.float64(low)).astype(f32) / (high - low))
+                .astype(np.float64) for s in score_arrays]
+    return [(np.asarray(s, dtype=np.float64) - low) / (high - low) for s in score_arrays]
+
+
+def _corners(xywh):
+    x1, y1 = xywh[:, 0], xywh[:, 1]
+    return x1, y1, x1 + xywh[:, 2], y1 + xywh[:, 3]
+
+
+def overlaps_official(gt_xywh, det_xywh):
+    """The MATLAB tool's ``boxoverlap`` with int32 faces: every step rounded to a whole number.
+
+    :param gt_xywh: (M, 4) integer [x, y, w, h]
+    :param det_xywh: (N, >=4) float [x, y, w, h]
+    :return: (N, M) float64 IoU, each a whole number (0 or 1)
+    """
+    gx1, gy1, gx2, gy2 = _corners(np.asarray(gt_xywh, dtype=np.float64))
+    dx1, dy1, dx2, dy2 = (c[:, None] for c in _corners(np.asarray(det_xywh, dtype=np.float64)))
+    w = matlab_round(np.minimum(gx2, dx2)) - matlab_round(np.maximum(gx1, dx1)) + 1
+    h = matlab_round(np.minimum(gy2, dy2)) - matlab_round(np.maximum(gy1, dy1)) + 1
+    inter = w * h
+    gt_area = (gx2 - gx1 + 1) * (gy2 - gy1 + 1)
+    det_area = (dx2 - dx1 + 1) * (dy2 - dy1 + 1)
+    union = matlab_round(gt_area + det_area) - inter
+    with np.errstate(divide='ignore', invalid='ignore'):
+        iou = matlab_round(inter / union)
+    iou[(w <= 0) | (h <= 0)] = 0.0
+    return iou
+
+
+def overlaps_python(gt_xywh, det_xywh):
+    """The Python port's float64 IoU (same operation order as its ``bbox_overlaps``).
+
+    :return: (N, M) float64 IoU
+    """
+    gx1, gy1, gx2, gy2 = _corners(np.asarray(gt_xywh, dtype=np.float64))
+    dx1, dy1, dx2, dy2 = (c[:, None] for c in _corners(np.asarray(det_xywh, dtype=np.float64)))
+    iw = np.minimum(dx2, gx2) - np.maximum(dx1, gx1) + 1
+    ih = np.minimum(dy2, gy2) - np.maximum(dy1, gy1) + 1
+    inter = iw * ih
+    union = (dx2 - dx1 + 1) * (dy2 - dy1 + 1) + (gx2 - gx1 + 1) * (gy2 - gy1 + 1) - inter
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return np.where((iw > 0) & (ih > 0), inter / union, 0.0)
+
+
+_OVERLAPS = {'official': overlaps_official, 'python': overlaps_python}
+
+
+def match_detections(gt_xywh, det_xywh, protocol='official'):
+    """Index of the face each detection matches (IoU >= 0.5, first of the best), -1 for none.
+
+    :param gt_xywh: (M, 4) faces, M >= 1
+    :param det_xywh: (N, >=4) detections
+    :return: (N,) int64
+    """
+    iou = _OVERLAPS[protocol](gt_xywh, det_xywh)
+    best = iou.argmax(axis=1)
+    return np.where(iou[np.arange(len(best)), best] >= IOU_THRESHOLD, best, -1)
+
+
+def voc_ap(recall, precision):
+    """VOC all-point AP: area under the precision envelope, NaN precision ignored.
+
+    :param recall, precision: (T,) along decreasing thresholds (recall non-decreasing)
+    """
+    mrec = np.concatenate(([0.0], recall, [1.0]))
+    mpre = np.concatenate(([0.0], precision, [0.0]))
+    envelope = np.fmax.accumulate(mpre[::-1])[::-1]
+    change = np.flatnonzero(mrec[1:] != mrec[:-1])
+    return float(np.sum((mrec[change + 1] - mrec[change]) * envelope[change + 1]))
+
+
+def _as_xywh(detections, box_format):
+    det = np.asarray(detections, dtype=np.float64)
+    if det.size == 0:
+        return np.zeros((0, 5))
+    if det.ndim != 2 or det.shape[1] < 5:
+        raise ValueError('detections must be (N, 5) [.., .., .., .., score], got %s' % (det.shape,))
+    det = det[:, :5].copy()
+    if box_format == 'xyxy':
+        det[:, 2:4] -= det[:, 0:2] - 1
+    elif box_format != 'xywh':
+        raise ValueError('box_format must be one of %s, got %r' % (BOX_FORMATS, box_format))
+    return det
+
+
+def _setting_curve(matched, counted, first_threshold, num_faces):
+    """One setting's PR curve from the matches of all detections (in image, then score order).
+
+    :param matched: (D,) face number each detection matched, -1 for none
+    :param counted: (F,) bool, faces that count in the setting
+    :param first_threshold: (D,) first threshold index at which each detection is kept
+    """
+    is_match = matched >= 0
+    in_setting = np.zeros(len(matched), dtype=bool)
+    in_setting[is_match] = counted[matched[is_match]]
+    # A match to a face outside the setting is discarded; every other detection is a proposal.
+    proposal = ~(is_match & ~in_setting)
+    # A face is found by the first (highest-scored) detection matching it; later ones are false.
+    hits = np.flatnonzero(is_match & in_setting)
+    first_hit = np.zeros(len(matched))
+    first_hit[hits[np.unique(matched[hits], return_index=True)[1]]] = 1
+    kept = np.cumsum(np.bincount(first_threshold, proposal, THRESHOLD_NUM + 1))[:THRESHOLD_NUM]
+    found = np.cumsum(np.bincount(first_threshold, first_hit, THRESHOLD_NUM + 1))[:THRESHOLD_NUM]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        precision = found / kept
+        recall = found / num_faces
+    return PRCurve(precision, recall, voc_ap(recall, precision), num_faces)
+
+
+def compute_pr_curves(predictions, ground_truth, protocol='official', box_format='xywh',
+                      only_predicted_images=False):
+    """PR curves and APs of every setting.
+
+    :param predictions: {'<event>/<image>': (N, 5)} with [x, y, w, h, score] (``box_format``
+        'xywh', w = x2 - x1 + 1) or [x1, y1, x2, y2, score] ('xyxy', the detector's output)
+    :param ground_truth: :class:`GroundTruth`
+    :param only_predicted_images: evaluate only the images present in ``predictions`` (a subset
+        of the split); otherwise a missing image counts as one without detections
+    :return: ({setting: :class:`PRCurve`}, [keys of images without predictions])
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError('protocol must be one of %s, got %r' % (PROTOCOLS, protocol))
+    predictions = {image_key(k): v for k, v in predictions.items()}
+    images = [i for i, key in enumerate(ground_truth.keys)
+              if not only_predicted_images or key in predictions]
+    missing = [ground_truth.keys[i] for i in images if ground_truth.keys[i] not in predictions]
+    dets = [_as_xywh(predictions.get(ground_truth.keys[i], ()), box_format) for i in images]
+    dets = [d[np.argsort(-d[:, 4], kind='stable')] for d in dets]
+    scores = normalise_scores([d[:, 4] for d in dets], protocol)
+
+    # Match every detection once: faces are numbered across the whole set (offset per image).
+    face_offset = np.cumsum([0] + [len(ground_truth.boxes[i]) for i in images])
+    matched, matched_scores = [np.zeros(0, np.int64)], [np.zeros(0)]
+    for n, i in enumerate(images):
+        if len(ground_truth.boxes[i]) and len(dets[n]):
+            face = match_detections(ground_truth.boxes[i], dets[n], protocol)
+            matched.append(np.where(face >= 0, face + face_offset[n], -1))
+            matched_scores.append(scores[n])
+    matched = np.concatenate(matched)
+    # A detection counts at threshold index t >= first_threshold (score >= THRESHOLDS[t]).
+    first_threshold = THRESHOLD_NUM - np.searchsorted(THRESHOLDS[::-1], np.concatenate(matched_scores),
+                                                      side='right')
+
+    curves = {}
+    for setting, keep in ground_truth.settings.items():
+        counted = np.zeros(face_offset[-1], dtype=bool)
+        for n, i in enumerate(images):
+            counted[face_offset[n] + keep[i]] = True
+        num_faces = sum(len(keep[i]) for i in images)
+        curves[setting] = _setting_curve(matched, counted, first_threshold, num_faces)
+    return curves, missing
+
+
+def evaluate_curves(predictions, gt, protocol='official', box_format='xywh',
+                    only_predicted_images=False):
+    """Like :func:`evaluate` but returns ({setting: :class:`PRCurve`}, [missing image keys])."""
+    ground_truth = gt if isinstance(gt, GroundTruth) else (
+        load_label_txt(gt) if os.path.isfile(gt) else load_ground_truth(gt))
+    if isinstance(predictions, (str, os.PathLike)):
+        predictions, _ = read_predictions(os.fspath(predictions), ground_truth.keys)
+        box_format = 'xywh'
+    curves, missing = compute_pr_curves(predictions, ground_truth, protocol, box_format,
+                                        only_predicted_images)
+    if missing:
+        logger.warning('%d of %d images have no predictions (counted as no detections), e.g. %s',
+                       len(missing), len(ground_truth.keys), ', '.join(missing[:5]))
+    return curves, missing
+
+
+def evaluate(predictions, gt, protocol='official', box_format='xywh', only_predicted_images=False):
+    """WIDER FACE AP per setting.
+
+    :param predictions: a folder of submission files, or {'<event>/<image>': (N, 5) array}
+        (keys may end in .jpg) in ``box_format`` 'xywh' (file format) or 'xyxy' (the detector's
+        [x1, y1, x2, y2, score]); an image without an entry counts as one without detections
+    :param gt: the folder of the official .mat files, a RetinaFace ``label.txt`` (one setting,
+        'all'), or a loaded :class:`GroundTruth`
+    :param protocol: 'official' (MATLAB-exact) or 'python' (the Python port)
+    :param only_predicted_images: score only the images that have predictions
+    :return: {'easy': ap, 'medium': ap, 'hard': ap} (or {'all': ap}), AP in [0, 1]
+    """
+    curves, _ = evaluate_curves(predictions, gt, protocol, box_format, only_predicted_images)
+    return {setting: curve.ap for setting, curve in curves.items()}
+
+
+def evaluate_label_txt(predictions, label_file, protocol='python', box_format='xywh',
+                       only_predicted_images=False):
+    """AP at IoU 0.5 against a RetinaFace ``label.txt``, every face counting: {'all': ap}."""
+    return evaluate(predictions, load_label_txt(label_file), protocol, box_format,
+                    only_predicted_images)
+
+
+def plot_pr_curves(curves, path, title='WIDER FACE val'):
+    """Write the precision-recall curves of every setting to a PNG (matplotlib, Agg)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 5.6), dpi=120)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for setting, curve in curves.items():
+        axes.plot(curve.recall, curve.precision, linewidth=2,
+                  label='%s: AP %.2f%% (%d faces)' % (setting, 100 * curve.ap, curve.num_faces))
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel('Recall (fraction of faces found)')
+    axes.set_ylabel('Precision (fraction of detections correct)')
+    axes.set_title(title)
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc='lower left')
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def save_curves(curves, path, protocol=''):
+    """Write the curves as numbers: ``.npz`` (arrays) or ``.csv`` (one row per threshold)."""
+    if path.lower().endswith('.csv'):
+        with open(path, 'w', newline='') as f:
+            for setting, curve in curves.items():
+                f.write('# %s AP %.6f, %d faces, protocol %s\n'
+                        % (setting, curve.ap, curve.num_faces, protocol))
+            writer = csv.writer(f)
+            writer.writerow(['threshold'] + ['%s_%s' % (s, q) for s in curves
+                                             for q in ('precision', 'recall')])
+            for t, threshold in enumerate(THRESHOLDS):
+                writer.writerow(['%.3f' % threshold] + ['%.10g' % v for curve in curves.values()
+                                                         for v in (curve.precision[t], curve.recall[t])])
+        return
+    arrays = {'thresholds': THRESHOLDS, 'protocol': np.array(protocol)}
+    for setting, curve in curves.items():
+        arrays.update({'%s_precision' % setting: curve.precision, '%s_recall' % setting: curve.recall,
+                       '%s_ap' % setting: np.array(curve.ap),
+                       '%s_num_faces' % setting: np.array(curve.num_faces)})
+    np.savez(path, **arrays)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--pred', required=True, help='folder of <event>/<image>.txt submission files')
+    parser.add_argument('--gt', required=True,
+                        help='folder with wider_face_val.mat and wider_{easy,medium,hard}_val.mat, '
+                             'or a RetinaFace label.txt (one setting, every face counts)')
+    parser.add_argument('--protocol', choices=PROTOCOLS, default='official',
+                        help='official: the MATLAB tool bit for bit; python: the Python port')
+    parser.add_argument('--plot', help='write the PR curves to this PNG')
+    parser.add_argument('--curves', help='write the PR curves as numbers (.npz or .csv)')
+    parser.add_argument('--strict', action='store_true', help='fail when prediction files are missing')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
+    ground_truth = load_label_txt(args.gt) if os.path.isfile(args.gt) else load_ground_truth(args.gt)
+    try:
+        predictions, missing = read_predictions(args.pred, ground_truth.keys)
+    except (PredictionFormatError, FileNotFoundError) as error:
+        sys.exit('error: %s' % error)
+    if missing:
+        print('%d of %d prediction files are missing (counted as images without detections):'
+              % (len(missing), len(ground_truth.keys)), file=sys.stderr)
+        for key in missing[:20]:
+            print('  %s' % os.path.join(args.pred, key + '.txt'), file=sys.stderr)
+        if len(missing) > 20:
+            print('  ... and %d more' % (len(missing) - 20), file=sys.stderr)
+        if args.strict:
+            sys.exit('error: missing prediction files (--strict)')
+    curves, _ = compute_pr_curves(predictions, ground_truth, args.protocol)
+    print('WIDER FACE AP (%s protocol, %d images, %s)'
+          % (args.protocol, len(ground_truth.keys), args.pred))
+    for setting, curve in curves.items():
+        print('%-7s %7.4f' % (setting, 100 * curve.ap))
+    if args.plot:
+        plot_pr_curves(curves, args.plot, 'WIDER FACE PR curves (%s protocol)' % args.protocol)
+        print('PR curves plotted to %s' % args.plot)
+    if args.curves:
+        save_curves(curves, args.curves, args.protocol)
+        print('PR curves written to %s' % args.curves)
+
+
+if __name__ == '__main__':
+    main()

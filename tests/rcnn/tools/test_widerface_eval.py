@@ -1,0 +1,363 @@
+"""WIDER FACE evaluator: the official tool's own PR files, hand-built cases, loop references."""
+import decimal
+import os
+
+import numpy as np
+import pytest
+import scipy.io
+
+from rcnn.tools import widerface_eval as we
+from tests.shared_data import shared_path
+
+CHARRIN = ('reference_outputs', 'charrin_retinaface_cpp')
+# The official MATLAB tool's APs (from its own PR files) and the Python port's, in percent.
+OFFICIAL_AP = {'mnet.25': (83.2900, 77.0253, 39.5298), 'R50': (92.2509, 88.8636, 64.0238)}
+PYTHON_AP = {'mnet.25': (83.2621, 77.0101, 39.5356), 'R50': (92.3610, 88.9359, 64.0906)}
+
+
+# ---------------------------------------------------------------- the real val set
+
+@pytest.fixture(scope='module')
+def val_gt():
+    return we.load_ground_truth(shared_path('annotations', 'widerface_eval_gt'))
+
+
+@pytest.mark.parametrize('model', ['mnet.25', 'R50'])
+def test_val_set_matches_official_pr_files_and_both_protocols(val_gt, model):
+    h5py = pytest.importorskip('h5py')
+    predictions, missing = we.read_predictions(shared_path(*CHARRIN, model, 'python_detect'), val_gt.keys)
+    assert missing == [] and len(predictions) == 3226
+
+    curves, _ = we.compute_pr_curves(predictions, val_gt, 'official')
+    for setting, curve in curves.items():
+        path = shared_path(*CHARRIN, model, 'wider_python',
+                           'wider_pr_info_retina_python_%s_val.mat' % setting)
+        with h5py.File(path, 'r') as f:
+            official_precision, official_recall = f['pr_cruve'][:]
+        np.testing.assert_array_equal(curve.precision, official_precision)
+        np.testing.assert_array_equal(curve.recall, official_recall)
+    assert [round(100 * c.ap, 4) for c in curves.values()] == list(OFFICIAL_AP[model])
+
+    curves, _ = we.compute_pr_curves(predictions, val_gt, 'python')
+    assert [round(100 * c.ap, 4) for c in curves.values()] == list(PYTHON_AP[model])
+
+
+def test_val_ground_truth_counts(val_gt):
+    assert len(val_gt.keys) == 3226 and sum(len(b) for b in val_gt.boxes) == 39708
+    assert val_gt.keys[0] == '0--Parade/0_Parade_marchingband_1_465'
+    counts = {s: sum(len(k) for k in keep) for s, keep in val_gt.settings.items()}
+    assert counts == {'easy': 7211, 'medium': 13319, 'hard': 31958}
+
+
+# ---------------------------------------------------------------- hand-built cases
+
+FACE_A, FACE_B = [10, 10, 20, 20], [100, 100, 30, 30]
+FAR = [500, 500, 20, 20]
+
+
+def one_image(faces, counted, detections):
+    """GroundTruth of one image 'e/i' with the given faces, and its predictions dict."""
+    gt = we.GroundTruth(['e/i'], [np.array(faces, np.int32).reshape(-1, 4)],
+                        {'easy': [np.array(counted, np.int64)]})
+    return gt, {'e/i': np.array(detections, np.float64).reshape(-1, 5)}
+
+
+def ap(gt, predictions, protocol):
+    return we.evaluate(predictions, gt, protocol)['easy']
+
+
+@pytest.mark.parametrize('protocol', we.PROTOCOLS)
+def test_perfect_detections(protocol):
+    gt, pred = one_image([FACE_A, FACE_B], [0, 1], [FACE_A + [1.0], FACE_B + [0.5]])
+    assert ap(gt, pred, protocol) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize('protocol', we.PROTOCOLS)
+def test_all_false(protocol):
+    gt, pred = one_image([FACE_A, FACE_B], [0, 1], [FAR + [1.0], [300, 50, 40, 40, 0.5]])
+    assert ap(gt, pred, protocol) == 0.0
+
+
+@pytest.mark.parametrize('protocol', we.PROTOCOLS)
+def test_duplicate_is_a_false_positive(protocol):
+    # normalised scores 1, 0.5, 0: precision 1 up to recall 1/2, then 2/3 at recall 1
+    gt, pred = one_image([FACE_A, FACE_B], [0, 1],
+                         [FACE_A + [1.0], FACE_A + [0.75], FACE_B + [0.5]])
+    assert ap(gt, pred, protocol) == pytest.approx(0.5 + 0.5 * 2 / 3)
+
+
+@pytest.mark.parametrize('protocol', we.PROTOCOLS)
+def test_match_to_an_ignored_face_is_discarded(protocol):
+    # B is outside the setting: its detection is neither true nor false (precision NaN at first)
+    gt, pred = one_image([FACE_A, FACE_B], [0], [FACE_B + [1.0], FAR + [0.75], FACE_A + [0.5]])
+    curves, _ = we.compute_pr_curves(pred, gt, protocol)
+    assert np.isnan(curves['easy'].precision[0])
+    assert curves['easy'].ap == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize('protocol', we.PROTOCOLS)
+def test_unsorted_file_is_sorted_per_image(protocol):
+    gt, pred = one_image([FACE_A, FACE_B], [0, 1],
+                         [FACE_B + [0.5], FACE_A + [0.75], FACE_A + [1.0]])
+    assert ap(gt, pred, protocol) == pytest.approx(0.5 + 0.5 * 2 / 3)
+
+
+@pytest.mark.parametrize('protocol', we.PROTOCOLS)
+@pytest.mark.parametrize('low, high', [(2.0, 7.0), (-3.0, 2.0), (0.0, 1000.0)])
+def test_scores_outside_unit_range(protocol, low, high):
+    scores = np.array([1.0, 0.75, 0.5])
+    scores = low + (scores - 0.5) * 2 * (high - low)
+    gt, pred = one_image([FACE_A, FACE_B], [0, 1],
+                         [FACE_A + [scores[0]], FACE_A + [scores[1]], FACE_B + [scores[2]]])
+    assert ap(gt, pred, protocol) == pytest.approx(0.5 + 0.5 * 2 / 3)
+
+
+def test_official_first_face_reaching_half_python_best_face():
+    # The detection is FACE_A exactly; face 0 (outside the setting) overlaps it with IoU 99/143.
+    gt, pred = one_image([[12, 10, 10, 10], [10, 10, 10, 10]], [1],
+                         [[10, 10, 10, 10, 1.0], FAR + [0.5]])
+    assert ap(gt, pred, 'python') == pytest.approx(1.0)
+    assert ap(gt, pred, 'official') == 0.0
+
+
+def test_official_single_precision_drops_an_unrepresentable_lowest_score():
+    # single(0.8) > 0.8, so norm_score.m gives the lowest detection a score just below 0
+    gt, pred = one_image([FACE_A, FACE_B], [0, 1], [FACE_A + [1.0], FACE_B + [0.8]])
+    assert ap(gt, pred, 'python') == pytest.approx(1.0)
+    assert ap(gt, pred, 'official') == pytest.approx(0.5)
+
+
+def test_missing_images_and_empty_ground_truth():
+    gt = we.GroundTruth(['e/a', 'e/b', 'e/c'],
+                        [np.array([FACE_A], np.int32), np.array([FACE_B], np.int32),
+                         np.zeros((0, 4), np.int32)],
+                        {'easy': [np.array([0]), np.array([0]), np.array([], np.int64)]})
+    # e/c has no faces: its detections are skipped, not false positives; e/b has no predictions
+    pred = {'e/a.jpg': np.array([FACE_A + [1.0]]), 'e/c': np.array([FAR + [0.5]])}
+    curves, missing = we.compute_pr_curves(pred, gt)
+    assert missing == ['e/b'] and curves['easy'].num_faces == 2
+    assert curves['easy'].ap == pytest.approx(0.5)
+    assert we.evaluate(pred, gt, only_predicted_images=True)['easy'] == pytest.approx(1.0)
+
+
+def test_xyxy_detections_equal_xywh_files():
+    gt, pred = one_image([FACE_A, FACE_B], [0, 1],
+                         [FACE_A + [0.9], [102, 98, 31, 29, 0.7], FAR + [0.6]])
+    xyxy = pred['e/i'].copy()
+    xyxy[:, 2:4] += xyxy[:, 0:2] - 1
+    for protocol in we.PROTOCOLS:
+        assert we.evaluate({'e/i': xyxy}, gt, protocol, box_format='xyxy') == we.evaluate(pred, gt, protocol)
+
+
+def test_matlab_round_halves_away_from_zero():
+    x = np.array([-2.5, -1.5, -0.5, -0.49999999999999994, 0.49999999999999994, 0.5, 1.5, 2.5, 2.4])
+    np.testing.assert_array_equal(we.matlab_round(x), [-3, -2, -1, -0, 0, 1, 2, 3, 2])
+
+
+def test_voc_ap_ignores_nan_precision():
+    recall = np.array([0.0, 0.5, 0.5, 1.0])
+    precision = np.array([np.nan, 1.0, 0.5, 0.5])
+    assert we.voc_ap(recall, precision) == pytest.approx(0.75)
+
+
+# ---------------------------------------------------------------- loop references
+
+def _round_half_away(x):
+    return float(decimal.Decimal(float(x)).quantize(0, rounding=decimal.ROUND_HALF_UP))
+
+
+def _loop_iou(gt, det, official):
+    """One face against one detection, written out as the MATLAB / Cython code does it."""
+    gx1, gy1, gx2, gy2 = gt[0], gt[1], gt[0] + gt[2], gt[1] + gt[3]
+    dx1, dy1, dx2, dy2 = det[0], det[1], det[0] + det[2], det[1] + det[3]
+    if official:
+        r = _round_half_away
+        w = r(min(gx2, dx2)) - r(max(gx1, dx1)) + 1
+        h = r(min(gy2, dy2)) - r(max(gy1, dy1)) + 1
+        if w <= 0 or h <= 0:
+            return 0.0
+        union = r((gx2 - gx1 + 1) * (gy2 - gy1 + 1) + (dx2 - dx1 + 1) * (dy2 - dy1 + 1)) - w * h
+        return r(w * h / union)
+    w = min(dx2, gx2) - max(dx1, gx1) + 1
+    h = min(dy2, gy2) - max(dy1, gy1) + 1
+    if w <= 0 or h <= 0:
+        return 0.0
+    return w * h / ((dx2 - dx1 + 1) * (dy2 - dy1 + 1) + (gx2 - gx1 + 1) * (gy2 - gy1 + 1) - w * h)
+
+
+def _loop_pr(gt, predictions, protocol, setting='easy'):
+    """The tools' per-detection, per-threshold loops (evaluation.m / evaluation.py)."""
+    official = protocol == 'official'
+    dets = {k: v[np.argsort(-v[:, 4], kind='stable')] for k, v in predictions.items()}
+    raw = np.concatenate([d[:, 4] for d in dets.values()])
+    low, high = raw.min(), raw.max()
+    totals = np.zeros((1000, 2))
+    num_faces = 0
+    for key, faces, keep in zip(gt.keys, gt.boxes, gt.settings[setting]):
+        num_faces += len(keep)
+        det = dets.get(key, np.zeros((0, 5)))
+        if len(faces) == 0 or len(det) == 0:
+            continue
+        if official:
+            f32 = np.float32
+            scores = [float(f32(s - float(f32(low))) / (f32(high) - f32(low))) for s in det[:, 4]]
+        else:
+            scores = [(s - low) / (high - low) for s in det[:, 4]]
+        found = [0] * len(faces)
+        recall, proposal = [], []
+        for d in det:
+            iou = [_loop_iou(f, d, official) for f in faces]
+            best = int(np.argmax(iou))
+            proposal.append(1)
+            if iou[best] >= 0.5:
+                if best not in keep:
+                    found[best] = -1
+                    proposal[-1] = 0
+                elif found[best] == 0:
+                    found[best] = 1
+            recall.append(found.count(1))
+        for t in range(1000):
+            threshold = 1 - (t + 1) / 1000
+            last = max([i for i, s in enumerate(scores) if s >= threshold], default=-1)
+            if last >= 0:
+                totals[t] += [sum(proposal[:last + 1]), recall[last]]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return totals[:, 1] / totals[:, 0], totals[:, 1] / num_faces
+
+
+@pytest.mark.parametrize('protocol', we.PROTOCOLS)
+def test_random_sets_equal_the_loop_reference(rng, protocol):
+    keys, boxes, keep, predictions = [], [], [], {}
+    for image in range(25):
+        n = int(rng.integers(0, 7))
+        xy = rng.integers(0, 200, (n, 2))
+        wh = rng.integers(4, 40, (n, 2))
+        faces = np.hstack([xy, wh]).astype(np.int32)
+        keys.append('e/%d' % image)
+        boxes.append(faces)
+        keep.append(np.flatnonzero(rng.random(n) < 0.6))
+        picked = faces[rng.random(n) < 0.8].astype(np.float64)
+        picked += rng.normal(0, 1.5, picked.shape)
+        picked = np.vstack([picked, picked[:1]])  # a duplicate
+        noise = np.hstack([rng.uniform(0, 200, (2, 2)), rng.uniform(2, 40, (2, 2))])
+        det = np.vstack([picked, noise])
+        det[:, 2:] = np.maximum(det[:, 2:], 1)
+        scores = rng.choice([0.95, 0.9, 0.85, 0.8, 0.8, 0.7, 0.55], len(det))
+        if image % 5 != 3:
+            predictions[keys[-1]] = np.hstack([det, scores[:, None]])[rng.permutation(len(det))]
+    gt = we.GroundTruth(keys, boxes, {'easy': keep})
+    curves, _ = we.compute_pr_curves(predictions, gt, protocol)
+    precision, recall = _loop_pr(gt, predictions, protocol)
+    np.testing.assert_array_equal(curves['easy'].precision, precision)
+    np.testing.assert_array_equal(curves['easy'].recall, recall)
+    assert 0.2 < curves['easy'].ap < 0.95
+
+
+# ---------------------------------------------------------------- files and command line
+
+def write_prediction(folder, key, rows, count=None, name=None):
+    path = os.path.join(folder, key + '.txt')
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write('%s\n%d\n' % (name or key + '.jpg', len(rows) if count is None else count))
+        for row in rows:
+            f.write(' '.join(str(v) for v in row) + '\n')
+    return path
+
+
+def write_mat_ground_truth(folder, events):
+    """The official .mat layout: events = {event: {image: (faces (M,4), counted indices)}}."""
+    def cell(items):
+        out = np.empty((len(items), 1), dtype=object)
+        for i, item in enumerate(items):
+            out[i, 0] = item
+        return out
+
+    names = list(events)
+    common = {'event_list': cell([np.array([e]) for e in names]),
+              'file_list': cell([cell([np.array([i]) for i in events[e]]) for e in names]),
+              'face_bbx_list': cell([cell([np.array(f, np.int32).reshape(-1, 4)
+                                           for f, _ in events[e].values()]) for e in names])}
+    scipy.io.savemat(os.path.join(folder, 'wider_face_val.mat'), common)
+    for setting in we.SETTINGS:
+        gt_list = cell([cell([np.array(k, np.float64).reshape(-1, 1) + 1 for _, k in events[e].values()])
+                        for e in names])
+        scipy.io.savemat(os.path.join(folder, 'wider_%s_val.mat' % setting), dict(common, gt_list=gt_list))
+
+
+@pytest.fixture
+def small_set(tmp_path):
+    gt_dir, pred_dir = tmp_path / 'gt', tmp_path / 'pred'
+    gt_dir.mkdir()
+    write_mat_ground_truth(str(gt_dir), {'0--Parade': {'a': ([FACE_A, FACE_B], [0, 1]), 'b': ([FACE_A], [0])},
+                                         '1--Handshaking': {'c': ([FACE_B], [0])}})
+    write_prediction(str(pred_dir), '0--Parade/a', [FACE_A + [1.0], FACE_B + [0.5]])
+    write_prediction(str(pred_dir), '1--Handshaking/c', [FACE_B + [0.75], FAR + [0.6]])
+    return str(gt_dir), str(pred_dir)
+
+
+def test_mat_loader_and_missing_file_report(small_set, capsys):
+    gt_dir, pred_dir = small_set
+    gt = we.load_ground_truth(gt_dir)
+    assert gt.keys == ['0--Parade/a', '0--Parade/b', '1--Handshaking/c']
+    assert [k.tolist() for k in gt.settings['hard']] == [[0, 1], [0], [0]]
+    we.main(['--pred', pred_dir, '--gt', gt_dir, '--protocol', 'python'])
+    out, err = capsys.readouterr()
+    assert '1 of 3 prediction files are missing' in err and os.path.join('0--Parade', 'b.txt') in err
+    assert 'easy    68.7500' in out   # recall 1/4, 1/2 at precision 1, then 3/4 at 3/4
+    with pytest.raises(SystemExit, match='missing'):
+        we.main(['--pred', pred_dir, '--gt', gt_dir, '--strict'])
+
+
+def test_command_line_writes_plot_and_curves(small_set, tmp_path, capsys):
+    gt_dir, pred_dir = small_set
+    png, npz, table = tmp_path / 'pr.png', tmp_path / 'pr.npz', tmp_path / 'pr.csv'
+    we.main(['--pred', pred_dir, '--gt', gt_dir, '--plot', str(png), '--curves', str(npz)])
+    we.main(['--pred', pred_dir, '--gt', gt_dir, '--curves', str(table)])
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    saved = np.load(npz)
+    assert saved['thresholds'][0] == 0.999 and saved['thresholds'][-1] == 0
+    assert float(saved['easy_ap']) == pytest.approx(0.6875)
+    rows = [line for line in table.read_text().splitlines() if not line.startswith('#')]
+    assert rows[0].startswith('threshold,easy_precision,easy_recall') and len(rows) == 1001
+
+
+@pytest.mark.parametrize('body, line, message', [
+    ('e/x.jpg\n', 2, 'missing line 2'),
+    ('e/x.jpg\ntwo\n', 2, 'number of faces'),
+    ('e/x.jpg\n2\n1 2 3 4 0.9\n1 2 3 0.8\n', 4, 'x y w h score'),
+    ('e/x.jpg\n1\n1 2 3 4 high\n', 3, 'x y w h score'),
+    ('e/x.jpg\n1\n1 2 3 4 nan\n', 3, 'x y w h score'),
+    ('e/x.jpg\n3\n1 2 3 4 0.9\n\n5 6 7 8 0.7\n', 2, 'gives 3 faces but 2'),
+])
+def test_malformed_prediction_file_names_file_and_line(tmp_path, body, line, message):
+    path = tmp_path / 'x.txt'
+    path.write_text(body)
+    with pytest.raises(we.PredictionFormatError, match=message) as error:
+        we.read_prediction_file(str(path))
+    assert str(error.value).startswith('%s:%d:' % (path, line))
+
+
+def test_prediction_file_tolerates_blank_lines_and_extra_columns(tmp_path):
+    path = write_prediction(str(tmp_path), 'e/x', [[1, 2, 3, 4, 0.9, 7], [5, 6, 7, 8, 0.5]])
+    with open(path, 'a') as f:
+        f.write('\n\n')
+    np.testing.assert_array_equal(we.read_prediction_file(path), [[1, 2, 3, 4, 0.9], [5, 6, 7, 8, 0.5]])
+
+
+def test_label_txt_ground_truth(tmp_path):
+    label = tmp_path / 'label.txt'
+    label.write_text('# 0--Parade/a.jpg\n10 10 20 20\n100 100 30 30\n# 0--Parade/b.jpg\n10 10 20 20\n')
+    predictions = {'0--Parade/a.jpg': np.array([FACE_A + [1.0], FACE_B + [0.5]])}
+    assert we.evaluate_label_txt(predictions, str(label)) == {'all': pytest.approx(2 / 3)}
+    bad = tmp_path / 'bad.txt'
+    bad.write_text('# e/a.jpg\n10 10 x 20\n')
+    with pytest.raises(we.PredictionFormatError, match='bad.txt:2:'):
+        we.load_label_txt(str(bad))
+
+
+def test_val_label_txt_equals_mat_boxes(val_gt):
+    labels = we.load_label_txt(shared_path('annotations', 'retinaface_gt_val', 'label.txt'))
+    boxes = dict(zip(labels.keys, labels.boxes))
+    assert sorted(boxes) == sorted(val_gt.keys)
+    assert all(np.array_equal(boxes[k], b) for k, b in zip(val_gt.keys, val_gt.boxes))

@@ -1,0 +1,179 @@
+"""RetinaFace.detect against the original detector's published outputs and independent checks."""
+import logging
+import os
+
+import cv2
+import mxnet as mx
+import numpy as np
+import pytest
+
+from rcnn.processing.bbox_transform import bbox_overlaps
+from retinaface import RetinaFace, anchor_config, draw_detections, read_image
+from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
+
+
+@pytest.fixture(scope='module')
+def detector():
+    return RetinaFace(mnet25_prefix(), 0, ctx_id=-1, network='net3', nms=0.4)
+
+
+@pytest.fixture(scope='module')
+def t1():
+    return cv2.imread(shared_path('images', 'samples', 't1.jpg'))
+
+
+def read_widerface_txt(path):
+    """(N, 5) [x, y, w, h, score] of a WIDER submission file."""
+    with open(path) as f:
+        lines = f.read().split('\n')
+    count = int(lines[1])
+    return np.array([[float(v) for v in line.split()] for line in lines[2:2 + count]]).reshape(-1, 5)
+
+
+def test_matches_the_original_on_widerface_val(detector):
+    reference_root = shared_path('reference_outputs', 'charrin_retinaface_cpp', 'mnet.25', 'python_detect')
+    images = widerface_val_images()
+    assert len(images) == 5
+    for relative, path in images:
+        expected = read_widerface_txt(os.path.join(reference_root, relative[:-4] + '.txt'))
+        faces, landmarks = detector.detect(cv2.imread(path), threshold=0.8, scales=[1.0], do_flip=False)
+        assert len(faces) == len(expected) > 0, relative
+        ours = np.column_stack((faces[:, 0], faces[:, 1], faces[:, 2] - faces[:, 0] + 1,
+                                faces[:, 3] - faces[:, 1] + 1, faces[:, 4]))
+        np.testing.assert_allclose(ours, expected, atol=1e-3, rtol=0, err_msg=relative)
+        assert landmarks.shape == (len(faces), 5, 2)
+
+
+def _landmarks_inside(faces, landmarks):
+    x, y = landmarks[:, :, 0], landmarks[:, :, 1]
+    return ((x >= faces[:, None, 0]) & (x <= faces[:, None, 2]) &
+            (y >= faces[:, None, 1]) & (y <= faces[:, None, 3]))
+
+
+def test_multiscale_flip_finds_each_face_once(detector, t1):
+    single, _ = detector.detect(t1, threshold=0.8)
+    faces, landmarks = detector.detect(t1, threshold=0.8, scales=[0.5, 1.0, 1.5], do_flip=True)
+    assert len(single) == 6  # six people around the table, all found at scale 1
+    overlaps = bbox_overlaps(single.astype(np.float64), faces.astype(np.float64))
+    assert ((overlaps > 0.5).sum(axis=1) == 1).all()  # each face exactly once
+    assert ((overlaps > 0.5).sum(axis=0) == 1).all()  # and nothing else
+    assert _landmarks_inside(faces, landmarks).all()
+    # the camera-left eye (index 0) and mouth corner (3) stay left of their partners after flipping
+    assert (landmarks[:, 0, 0] < landmarks[:, 1, 0]).all()
+    assert (landmarks[:, 3, 0] < landmarks[:, 4, 0]).all()
+
+
+def test_flipped_image_gives_mirrored_detections(detector, t1):
+    width = t1.shape[1]
+    faces, landmarks = detector.detect(t1, threshold=0.8)
+    mirrored, mirrored_landmarks = detector.detect(np.ascontiguousarray(t1[:, ::-1]), threshold=0.8)
+    back = mirrored.copy()
+    back[:, 0], back[:, 2] = width - 1 - mirrored[:, 2], width - 1 - mirrored[:, 0]
+    overlaps = bbox_overlaps(faces.astype(np.float64), back.astype(np.float64))
+    assert len(faces) == len(mirrored) and (overlaps.max(axis=1) > 0.8).all()
+    # the flip test maps mirrored detections and landmark order back onto the original image
+    flipped_only, flipped_landmarks = detector.detect(t1, threshold=0.8, do_flip=True)
+    assert _landmarks_inside(flipped_only, flipped_landmarks).all()
+    assert (flipped_landmarks[:, 0, 0] < flipped_landmarks[:, 1, 0]).all()
+
+
+def test_postprocess_of_raw_outputs_equals_detect(detector, t1):
+    tensor, size = detector.preprocess(t1, 0.75, flip=True)
+    assert tensor.dtype == np.float32 and tensor.shape == (1, 3) + size
+    # the preprocessing is the original's: RGB planes of the (resized, mirrored) BGR pixels
+    resized = cv2.resize(t1, None, None, fx=0.75, fy=0.75, interpolation=cv2.INTER_LINEAR)[:, ::-1]
+    np.testing.assert_array_equal(tensor[0], resized[:, :, ::-1].transpose(2, 0, 1))
+    outputs = detector.forward(tensor)
+    faces, landmarks = detector.postprocess(outputs, 0.8, size, im_scale=0.75, flip=True)
+    expected, expected_landmarks = detector.detect(t1, 0.8, scales=[0.75], do_flip=False)
+    overlaps = bbox_overlaps(faces.astype(np.float64), expected.astype(np.float64))
+    assert len(faces) == len(expected) == 6 and (overlaps.max(axis=1) > 0.8).all()
+
+
+def test_grey_and_bgra_images_are_converted(detector, t1):
+    grey = cv2.cvtColor(t1, cv2.COLOR_BGR2GRAY)
+    expected, _ = detector.detect(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), 0.8)
+    for image in (grey, grey[:, :, None]):
+        faces, _ = detector.detect(image, 0.8)
+        np.testing.assert_array_equal(faces, expected)
+    bgra = cv2.cvtColor(t1, cv2.COLOR_BGR2BGRA)
+    bgra[:, :, 3] = 17
+    np.testing.assert_array_equal(detector.detect(bgra, 0.8)[0], detector.detect(t1, 0.8)[0])
+
+
+def test_unreadable_images_give_clear_errors(detector, tmp_path):
+    bogus = tmp_path / 'not_an_image.jpg'
+    bogus.write_bytes(b'this is text')
+    with pytest.raises(IOError, match='not_an_image.jpg'):
+        read_image(str(bogus))
+    with pytest.raises(IOError, match='no such file'):
+        detector.detect(str(tmp_path / 'missing.jpg'))
+    with pytest.raises(TypeError, match='numpy image'):
+        detector.detect(None)
+    with pytest.raises(ValueError, match='shape'):
+        detector.detect(np.zeros((10, 10, 2), dtype=np.uint8))
+
+
+def test_executors_are_bound_once_per_shape(t1, monkeypatch):
+    detector = RetinaFace(mnet25_prefix(), 0, ctx_id=-1)
+    binds = []
+    bind = detector._bind
+    monkeypatch.setattr(detector, '_bind', lambda h, w: binds.append((h, w)) or bind(h, w))
+    small = t1[:320, :480]
+    first, _ = detector.detect(small, 0.5)
+    again, _ = detector.detect(small.copy(), 0.5)
+    assert binds == [(320, 480)]
+    np.testing.assert_array_equal(first, again)
+    detector.detect(t1[:256, :256], 0.5)
+    detector.detect(small, 0.5)
+    assert binds == [(320, 480), (256, 256)]
+
+
+def test_nms_modes(t1):
+    keep_all = RetinaFace(mnet25_prefix(), 0, ctx_id=-1, nms=-1)
+    faces, landmarks = keep_all.detect(t1[:400, :640], 0.8)
+    assert faces.shape[1] == 6 and set(faces[:, 5]) <= {8.0, 16.0, 32.0}
+    assert len(faces) == len(landmarks) and (np.diff(faces[:, 4]) <= 0).all()
+    voting = RetinaFace(mnet25_prefix(), 0, ctx_id=-1, vote=True)
+    voted, voted_landmarks = voting.detect(t1, 0.8, scales=[1.0], do_flip=True)
+    assert voted.shape == (6, 5) and _landmarks_inside(voted, voted_landmarks).all()
+
+
+def test_nocrop_pads_to_a_multiple_of_32(t1):
+    padded = RetinaFace(mnet25_prefix(), 0, ctx_id=-1, nocrop=True)
+    tensor, size = padded.preprocess(t1[:300, :401])
+    assert tensor.shape == (1, 3, 320, 416) and size == (300, 401)
+    assert not tensor[0, :, 300:].any() and not tensor[0, :, :, 401:].any()
+    faces, _ = padded.detect(t1, 0.8)
+    assert len(faces) == 6 and (faces[:, 2] <= t1.shape[1] - 1).all() and (faces[:, 3] <= t1.shape[0] - 1).all()
+
+
+def test_gpu_request_falls_back_to_cpu_with_a_warning(caplog):
+    if mx.context.num_gpus() > 0:
+        pytest.skip('this MXNet has a GPU')
+    with caplog.at_level(logging.WARNING, logger='retinaface'):
+        detector = RetinaFace(mnet25_prefix(), 0, ctx_id=0)
+    assert detector.ctx_id == -1 and 'running on the CPU' in caplog.text
+
+
+def test_missing_checkpoint_names_the_file(tmp_path):
+    with pytest.raises(IOError, match='R50-symbol.json.*model/README.md'):
+        RetinaFace(str(tmp_path / 'R50'), 0, ctx_id=-1)
+
+
+def test_anchor_presets():
+    assert sorted(anchor_config('net3'), key=int) == ['8', '16', '32']
+    assert anchor_config('net3a')['16']['RATIOS'] == (1.0, 1.5)
+    net5 = anchor_config('x5')
+    assert sorted(net5, key=int) == ['4', '8', '16', '32', '64']
+    np.testing.assert_allclose(net5['4']['SCALES'], [1, 2 ** (1 / 3), 2 ** (2 / 3)])
+    np.testing.assert_allclose(net5['64']['SCALES'], [16, 16 * 2 ** (1 / 3), 16 * 2 ** (2 / 3)])
+    assert anchor_config('net6')['128']['SCALES'] == (32,)
+    with pytest.raises(ValueError, match='unknown network'):
+        anchor_config('net7')
+
+
+def test_draw_detections_marks_boxes_and_points():
+    img = np.zeros((50, 60, 3), dtype=np.uint8)
+    draw_detections(img, np.array([[10, 10, 40, 40, 0.9]]), np.array([[[20, 20]] * 5], dtype=np.float32))
+    assert img[10, 25].tolist() == [0, 0, 255] and img[20, 20].any() and not img[45, 55].any()
