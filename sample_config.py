@@ -53,6 +53,8 @@ config.LR_MODE = 0  # 0: one learning rate for all layers
 config.LANDMARK_LR_MULT = 2.0  # weight of the landmark loss relative to the box loss
 config.HEAD_FILTER_NUM = 256  # channels of the FPN and SSH layers
 config.CONTEXT_FILTER_RATIO = 1  # SSH context branch channels = HEAD_FILTER_NUM / 2 / ratio
+config.DET_FILTER_NUM = 0  # channels out of each SSH detection module (0: HEAD_FILTER_NUM * CONTEXT_FILTER_RATIO)
+config.RESNET_DEPTH = 50  # depth of the resnet backbone (50 or 152 match the model-zoo ImageNet checkpoints)
 config.max_feat_channel = 9999  # cap on backbone feature channels fed to the FPN
 config.USE_CROP = True  # Crop the upsampled map to the lateral map before adding
 config.USE_DCN = 0  # deformable convolution in the SSH module (0: off, 1 or 2: on)
@@ -88,6 +90,7 @@ config.TRAIN.BATCH_IMAGES = 8  # images per device and batch
 config.TRAIN.END2END = True  # the anchor loader feeds the end-to-end train graph
 config.TRAIN.ASPECT_GROUPING = False  # batch images of similar aspect ratio together
 config.TRAIN.RPN_ENABLE_OHEM = 2  # online hard example mining of anchors (2: the original's ohem3)
+config.TRAIN.OHEM_MODE = 1  # ohem3: 0 random, 1 hardest fg (up to the fraction) and bg, 2 as 1 with bg = max(48, 3 fg)
 config.TRAIN.RPN_BATCH_SIZE = 256  # anchors sampled per image and stride by OHEM
 config.TRAIN.RPN_FG_FRACTION = 0.25  # at most this fraction of the sampled anchors are positive
 config.TRAIN.RPN_POSITIVE_OVERLAP = 0.5  # IoU at or above which an anchor is a face
@@ -142,6 +145,7 @@ network.resnet.FIXED_PARAMS = ['^stage1', '^.*upsampling']  # frozen when LAYER_
 network.resnet.BATCH_IMAGES = 8  # images per device and batch
 network.resnet.HEAD_FILTER_NUM = 256  # FPN / SSH channels
 network.resnet.CONTEXT_FILTER_RATIO = 1  # SSH context ratio
+network.resnet.DET_FILTER_NUM = 512  # the released R50's SSH modules: 256 + 128 + 128 channels
 network.resnet.USE_DCN = 0  # no deformable convolution (as released)
 network.resnet.RPN_BATCH_SIZE = 256  # OHEM anchors per image and stride
 network.resnet.RPN_ANCHOR_CFG = RAC_SSH  # the released anchors

@@ -1,0 +1,1 @@
+"""Python custom operators of the train graph (registered with MXNet on import)."""
