@@ -9,7 +9,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from rcnn.utils import synthetic
+from rcnn.dataset import synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 300
@@ -18,7 +18,7 @@ TIMEOUT = 300
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('synthetic'))
-    synthetic.write_split(root, 'train', 8, seed=3, height=160, width=160, min_size=24, max_size=64)
+    synthetic.write_split(root, 'train', 8, seed=3, height=160, width=160, min_side=24, max_side=64)
     return root
 
 
