@@ -177,3 +177,51 @@ def test_draw_detections_marks_boxes_and_points():
     img = np.zeros((50, 60, 3), dtype=np.uint8)
     draw_detections(img, np.array([[10, 10, 40, 40, 0.9]]), np.array([[[20, 20]] * 5], dtype=np.float32))
     assert img[10, 25].tolist() == [0, 0, 255] and img[20, 20].any() and not img[45, 55].any()
+
+
+def _constant_head_checkpoint(folder, biases_by_stride):
+    """A tiny checkpoint whose outputs are constant maps: per stride, one 1x1 convolution (zero
+    weights, the given bias) on the input average-pooled by the stride, in the given order."""
+    data = mx.sym.Variable('data')
+    outputs, params = [], {}
+    for stride, biases in biases_by_stride.items():
+        pooled = mx.sym.Pooling(data, kernel=(stride, stride), stride=(stride, stride), pool_type='avg')
+        for i, bias in enumerate(biases):
+            name = 'head_s%d_%d' % (stride, i)
+            outputs.append(mx.sym.Convolution(pooled, num_filter=len(bias), kernel=(1, 1), name=name))
+            params['arg:%s_weight' % name] = mx.nd.zeros((len(bias), 3, 1, 1))
+            params['arg:%s_bias' % name] = mx.nd.array(bias)
+    prefix = str(folder / 'constant')
+    mx.sym.Group(outputs).save(prefix + '-symbol.json')
+    mx.nd.save(prefix + '-0000.params', params)
+    return prefix
+
+
+def test_cascade_outputs_replace_scores_and_refine_boxes(tmp_path):
+    # per stride (2 anchors): scores, boxes, landmarks, cascade scores, cascade boxes
+    heads = [[0, 0, 0.1, 0.1], [0.1, 0, 0, 0] * 2, [0.0] * 20, [0, 0, 0.9, 0.9], [0, 0.2, 0, 0] * 2]
+    prefix = _constant_head_checkpoint(tmp_path, {32: heads, 16: heads, 8: heads})
+    detector = RetinaFace(prefix, 0, ctx_id=-1, nms=0)
+    assert detector.cascade and detector.use_landmarks
+    faces, landmarks = detector.detect(np.zeros((64, 64, 3), dtype=np.uint8), threshold=0.5)
+    assert len(faces) == (2 * 2 + 4 * 4 + 8 * 8) * 2 and np.allclose(faces[:, 4], 0.9)
+    expected = []
+    for stride, base in zip((32, 16, 8), detector._anchors_fpn.values()):
+        for y in range(64 // stride):
+            for x in range(64 // stride):
+                for x1, y1, x2, y2 in base:
+                    x1, x2, y1, y2 = x1 + x * stride, x2 + x * stride, y1 + y * stride, y2 + y * stride
+                    dx, dy = 0.1 * (x2 - x1 + 1), 0.2 * (y2 - y1 + 1)  # stage 1 moves x, stage 2 y
+                    expected.append([min(max(v, 0), 63) for v in (x1 + dx, y1 + dy, x2 + dx, y2 + dy)])
+    expected = np.array(sorted(map(tuple, expected)))
+    np.testing.assert_allclose(np.array(sorted(map(tuple, faces[:, :4].tolist()))), expected, atol=1e-3)
+
+
+def test_decay4_scales_stride_4_scores_before_the_threshold(tmp_path):
+    heads = [[0, 0, 0.9, 0.9], [0.0] * 8, [0.0] * 20]
+    prefix = _constant_head_checkpoint(tmp_path, {32: heads, 16: heads, 8: heads, 4: heads})
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    faces, _ = RetinaFace(prefix, 0, ctx_id=-1, network='net4', nms=-1).detect(image, threshold=0.5)
+    assert set(faces[:, 5]) == {32.0, 16.0, 8.0} and np.allclose(faces[:, 4], 0.9)
+    faces, _ = RetinaFace(prefix, 0, ctx_id=-1, network='net4', nms=-1).detect(image, threshold=0.4)
+    assert np.allclose(faces[faces[:, 5] == 4, 4], 0.45) and (faces[:, 5] == 4).sum() == 16 * 16 * 2
