@@ -225,3 +225,20 @@ def test_decay4_scales_stride_4_scores_before_the_threshold(tmp_path):
     assert set(faces[:, 5]) == {32.0, 16.0, 8.0} and np.allclose(faces[:, 4], 0.9)
     faces, _ = RetinaFace(prefix, 0, ctx_id=-1, network='net4', nms=-1).detect(image, threshold=0.4)
     assert np.allclose(faces[faces[:, 5] == 4, 4], 0.45) and (faces[:, 5] == 4).sum() == 16 * 16 * 2
+
+
+@pytest.mark.parametrize('network, bgr_means, bgr_stds', [
+    ('ssh', (103.939, 116.779, 123.68), (1.0, 1.0, 1.0)),
+    ('x3', (103.52, 116.28, 123.675), (57.375, 57.12, 58.395)),
+])
+def test_pixel_normalisation_of_presets(tmp_path, rng, network, bgr_means, bgr_stds):
+    heads = [[0, 0, 0.9, 0.9], [0.0] * 8, [0.0] * 20]
+    prefix = _constant_head_checkpoint(tmp_path, {32: heads, 16: heads, 8: heads})
+    img = rng.integers(0, 256, (40, 70, 3), dtype=np.uint8)
+    tensor, size = RetinaFace(prefix, 0, ctx_id=-1, network=network, nocrop=True).preprocess(img)
+    assert tensor.shape == (1, 3, 64, 96) and size == (40, 70)
+    for channel in range(3):  # RGB planes of BGR pixels, padding black before normalisation
+        bgr = 2 - channel
+        plane = np.zeros((64, 96))
+        plane[:40, :70] = img[:, :, bgr]
+        np.testing.assert_allclose(tensor[0, channel], (plane - bgr_means[bgr]) / bgr_stds[bgr], rtol=1e-6, atol=1e-4)
