@@ -137,6 +137,10 @@ def test_nms_modes(t1):
     voting = RetinaFace(mnet25_prefix(), 0, ctx_id=-1, vote=True)
     voted, voted_landmarks = voting.detect(t1, 0.8, scales=[1.0], do_flip=True)
     assert voted.shape == (6, 5) and _landmarks_inside(voted, voted_landmarks).all()
+    suppressed, _ = RetinaFace(mnet25_prefix(), 0, ctx_id=-1).detect(t1, 0.8, do_flip=True)
+    overlaps = bbox_overlaps(voted.astype(np.float64), suppressed.astype(np.float64))
+    assert (overlaps.max(axis=1) > 0.8).all()
+    np.testing.assert_allclose(np.sort(voted[:, 4]), np.sort(suppressed[:, 4]))  # the best score
 
 
 def test_nocrop_pads_to_a_multiple_of_32(t1):
