@@ -73,6 +73,16 @@ def anchor_config(network):
             for stride, scales in _SCALES_BY_LEVELS[levels].items()}
 
 
+def target_scale(image_shape, target_size, max_size):
+    """The original's resize factor: short side to ``target_size``, unless the long side would
+    then pass ``max_size`` (rounded), in which case the long side goes to ``max_size``."""
+    short_side, long_side = min(image_shape[:2]), max(image_shape[:2])
+    scale = float(target_size) / short_side
+    if np.round(scale * long_side) > max_size:
+        scale = float(max_size) / long_side
+    return scale
+
+
 def read_image(path):
     """BGR uint8 (H, W, 3) image of a file; IOError naming the file when it cannot be decoded."""
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from retinaface import RetinaFace, draw_detections, read_image
+from retinaface import RetinaFace, draw_detections, read_image, target_scale
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -43,15 +43,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def image_scale(shape, target_size, max_size):
-    """Resize factor: short side to ``target_size`` unless the long side would pass ``max_size``."""
-    short, long = min(shape[:2]), max(shape[:2])
-    scale = float(target_size) / short
-    if np.round(scale * long) > max_size:
-        scale = float(max_size) / long
-    return scale
-
-
 def detections_json(image_path, scale, faces, landmarks):
     """JSON-ready dict of one image's detections (pixels of the original image)."""
     return {'image': image_path, 'scale': scale, 'faces': [
@@ -64,7 +55,7 @@ def detections_json(image_path, scale, faces, landmarks):
 def detect_one(detector, path, args):
     """(drawn image, detections dict) of one image file."""
     img = read_image(path)
-    scale = image_scale(img.shape, args.target_size, args.max_size)
+    scale = target_scale(img.shape, args.target_size, args.max_size)
     faces, landmarks = detector.detect(img, args.threshold, scales=[scale], do_flip=args.flip)
     return draw_detections(img, faces, landmarks), detections_json(path, scale, faces, landmarks)
 

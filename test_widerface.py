@@ -26,6 +26,8 @@ import sys
 
 import numpy as np
 
+from retinaface import RetinaFace, target_scale
+
 logger = logging.getLogger('test_widerface')
 
 PYRAMID_SIZES = (500, 800, 1100, 1400, 1700)
@@ -102,22 +104,13 @@ def find_images(image_root, image_list=None):
     return names
 
 
-def single_scale(image_shape, target_size, max_size):
-    """The original's resize factor: short side to ``target_size``, long side at most ``max_size``."""
-    short_side, long_side = min(image_shape[:2]), max(image_shape[:2])
-    scale = float(target_size) / short_side
-    if np.round(scale * long_side) > max_size:
-        scale = float(max_size) / long_side
-    return scale
-
-
 def scales_for(image_shape, args):
     """(scales, do_flip) for one image under the chosen ``--mode``."""
     if args.mode == 0:
         if args.scale is not None:
             return [args.scale], args.flip
-        return [single_scale(image_shape, args.target_size, args.max_size)], args.flip
-    base = single_scale(image_shape, *PYRAMID_BASE)
+        return [target_scale(image_shape, args.target_size, args.max_size)], args.flip
+    base = target_scale(image_shape, *PYRAMID_BASE)
     return [float(size) / PYRAMID_BASE[0] * base for size in PYRAMID_SIZES], True
 
 
@@ -149,7 +142,6 @@ def write_submission(path, name, faces):
 
 
 def load_detector(args):
-    from retinaface import RetinaFace
     return RetinaFace(args.prefix, args.epoch, ctx_id=args.gpu, network=args.network, nms=args.nms,
                       nocrop=args.nocrop, vote=args.mode == 1)
 

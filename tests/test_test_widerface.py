@@ -55,8 +55,8 @@ def test_image_lists(tmp_path):
 def test_scales_follow_the_original_schedule():
     shape = (687, 1024, 3)
     # 1600 / 687 would make the long side 2385 > 2150, so the long side sets the scale
-    assert tw.single_scale(shape, 1600, 2150) == pytest.approx(2150 / 1024)
-    assert tw.single_scale(shape, 800, 1200) == pytest.approx(800 / 687)
+    assert tw.target_scale(shape, 1600, 2150) == pytest.approx(2150 / 1024)
+    assert tw.target_scale(shape, 800, 1200) == pytest.approx(800 / 687)
     args = tw.parse_args(['--prefix', 'p'])
     assert tw.scales_for(shape, args) == ([pytest.approx(2150 / 1024)], False)
     args = tw.parse_args(['--prefix', 'p', '--scale', '1.0'])
