@@ -31,8 +31,8 @@ RAC_RETINA = _anchor_cfg({stride: tuple(2.0 ** ((3 * level + k) / 3.0) for k in 
 config = edict()
 
 # --- input ---
-config.PIXEL_MEANS = np.array([103.939, 116.779, 123.68])  # per-channel mean subtracted, RGB order
-config.PIXEL_STDS = np.array([1.0, 1.0, 1.0])  # per-channel divisor after the mean, RGB order
+config.PIXEL_MEANS = np.array([103.939, 116.779, 123.68])  # per-channel mean subtracted, listed B, G, R (applied to the RGB input reversed)
+config.PIXEL_STDS = np.array([1.0, 1.0, 1.0])  # per-channel divisor after the mean, listed B, G, R
 config.PIXEL_SCALE = 1.0  # pixels are divided by this before the mean is subtracted
 config.IMAGE_STRIDE = 0  # pad the input to a multiple of this (0: no padding)
 
