@@ -124,18 +124,28 @@ def _ensure_onnx_mapping():
 
 
 @contextlib.contextmanager
-def _exporting_at_opset(opset):
-    """Make mx.onnx, which asks ``onnx.defs.onnx_opset_version()``, target ``opset``."""
+def _exporter_settings(opset):
+    """Make mx.onnx target ``opset`` (it asks ``onnx.defs.onnx_opset_version()``) and store weights
+    as raw bytes (it passes them to ``onnx.helper.make_tensor`` as Python lists, which protobuf
+    copies one number at a time: 20 s for R50's 29 M weights)."""
     import onnx.defs
-    newest = onnx.defs.onnx_opset_version
+    import onnx.helper
+    newest, make_tensor = onnx.defs.onnx_opset_version, onnx.helper.make_tensor
     if newest() < opset:
         raise RuntimeError('onnx %s knows opsets up to %d; exporting needs %d (install onnx>=1.8)'
                            % (onnx.__version__, newest(), opset))
+
+    def make_raw_float_tensor(name, data_type, dims, vals, raw=False):
+        if data_type == onnx.TensorProto.FLOAT and not raw and isinstance(vals, list):
+            vals, raw = np.asarray(vals, dtype='<f4').tobytes(), True
+        return make_tensor(name, data_type, dims, vals, raw)
+
     onnx.defs.onnx_opset_version = lambda: opset
+    onnx.helper.make_tensor = make_raw_float_tensor
     try:
         yield
     finally:
-        onnx.defs.onnx_opset_version = newest
+        onnx.defs.onnx_opset_version, onnx.helper.make_tensor = newest, make_tensor
 
 
 def export_onnx(symbol, arg_params, aux_params, onnx_path, input_shape=(1, 3, 640, 640),
@@ -157,7 +167,7 @@ def export_onnx(symbol, arg_params, aux_params, onnx_path, input_shape=(1, 3, 64
     needed = set(rewritten.list_arguments()) | set(rewritten.list_auxiliary_states())
     params = {name: value for name, value in params.items() if name in needed}
     dynamic_shapes = [(input_shape[0], input_shape[1], None, None)] if dynamic else None
-    with _exporting_at_opset(OPSET):
+    with _exporter_settings(OPSET):
         mx.onnx.export_model(rewritten, params, in_shapes=[tuple(input_shape)],
                              in_types=[np.float32], onnx_file_path=onnx_path, dynamic=dynamic,
                              dynamic_input_shapes=dynamic_shapes)
