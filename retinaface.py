@@ -26,7 +26,7 @@ try:
 except ImportError:  # RetinaFaceONNX (retinaface_onnx.py) reuses this module without MXNet
     mx = None
 
-from rcnn.processing.bbox_transform import clip_boxes, landmark_pred, nonlinear_pred
+from rcnn.processing.bbox_transform import bbox_overlaps, clip_boxes, landmark_pred, nonlinear_pred
 from rcnn.processing.generate_anchor import anchors_plane, generate_anchors_fpn
 from rcnn.processing.nms import cpu_nms_wrapper, gpu_nms_wrapper
 
@@ -308,8 +308,8 @@ class RetinaFace:
             (1, 10A, h, w) maps of strides 32, 16, 8)
         :param threshold: minimum face score
         :param image_size: (h, w) of the image fed to the network before any padding (the second
-            value ``preprocess`` returns); boxes are clipped to it. Default: the input size implied
-            by the stride-8 map, which is right when no padding was added.
+            value ``preprocess`` returns); boxes are clipped to it. Default: the finest score map's
+            size times its stride, exact when the input sides are multiples of that stride.
         :param im_scale, flip: how ``preprocess`` made the input, to map back to the original image
         :return: (faces, landmarks) as :meth:`detect`
         """
@@ -460,16 +460,11 @@ class RetinaFace:
         voted, leaders = [], []
         remaining = np.arange(len(dets))
         while len(remaining) and len(voted) < _MAX_VOTED:
-            box = dets[remaining]
-            first = box[0]
-            iw = np.maximum(0.0, np.minimum(first[2], box[:, 2]) - np.maximum(first[0], box[:, 0]) + 1)
-            ih = np.maximum(0.0, np.minimum(first[3], box[:, 3]) - np.maximum(first[1], box[:, 1]) + 1)
-            inter = iw * ih
-            areas = (box[:, 2] - box[:, 0] + 1) * (box[:, 3] - box[:, 1] + 1)
-            group = inter / (areas[0] + areas - inter) >= self.nms_threshold
+            box = dets[remaining].astype(np.float64)
+            group = bbox_overlaps(box[:1], box)[0] >= self.nms_threshold
             members = box[group]
             if len(members) > 1:
-                weights = members[:, 4:5].astype(np.float64)
+                weights = members[:, 4:5]
                 mean_box = (members[:, :4] * weights).sum(axis=0) / weights.sum()
                 voted.append(np.append(mean_box, members[:, 4].max()))
                 leaders.append(remaining[0])

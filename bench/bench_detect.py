@@ -89,7 +89,7 @@ def bench(name, detector, img, threshold, repeat):
     print('  forward     %7.2f / %7.2f   (input copy, forward, read-out)' % (median['forward'], least['forward']))
     print('  postprocess %7.2f / %7.2f   (decode above threshold, NMS)' % (median['postprocess'], least['postprocess']))
     print('  detect()    %7.2f / %7.2f' % (median['detect'], least['detect']))
-    print('  bare forward%7.2f / %7.2f   (forward + read-out only)' % (median['bare'], least['bare']))
+    print('  bare fwd    %7.2f / %7.2f   (forward + read-out only)' % (median['bare'], least['bare']))
     print('  detect() / bare forward: %.3fx median, %.3fx min'
           % (median['detect'] / median['bare'], least['detect'] / least['bare']))
 
