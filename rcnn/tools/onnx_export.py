@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 # mx.onnx's translations go up to opset 13; it stamps models with the newest opset the installed onnx
 # knows, which newer ONNX Runtimes may refuse ("opset 20 is under development"), so export at 13.
 OPSET = 13
+# the IR version of ONNX 1.8, which introduced opset 13: older runtimes refuse newer IR versions
+IR_VERSION = 7
 
 # The operators of the RetinaFace graphs that mx.onnx (MXNet 1.9.1) translates as they are.
 _EXPORTED_AS_IS = frozenset((
@@ -180,9 +182,10 @@ def export_onnx(symbol, arg_params, aux_params, onnx_path, input_shape=(1, 3, 64
 
 
 def _tidy(model):
-    """Drop what mx.onnx leaves that stops ONNX Runtime from optimising: weights listed as graph
-    inputs (so they could be overridden, and cannot be constant-folded, e.g. BatchNorm into the
-    convolution) and initializers no node reads."""
+    """Stamp IR version 7 and drop what mx.onnx leaves that stops ONNX Runtime from optimising:
+    weights listed as graph inputs (so they could be overridden, and cannot be constant-folded, e.g.
+    BatchNorm into the convolution) and initializers no node reads."""
+    model.ir_version = IR_VERSION
     graph = model.graph
     used = {name for node in graph.node for name in node.input}
     unused = [init for init in graph.initializer if init.name not in used]

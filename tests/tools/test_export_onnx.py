@@ -11,7 +11,7 @@ import pytest
 onnx = pytest.importorskip('onnx', reason='onnx is an optional extra (requirements-onnx.txt)')
 onnxruntime = pytest.importorskip('onnxruntime', reason='onnxruntime is an optional extra (requirements-onnx.txt)')
 
-from rcnn.tools.onnx_export import (OPSET, export_onnx, max_differences, mxnet_outputs,  # noqa: E402
+from rcnn.tools.onnx_export import (IR_VERSION, OPSET, export_onnx, max_differences, mxnet_outputs,  # noqa: E402
                                     onnxruntime_outputs, rewrite_for_onnx)
 from retinaface import RetinaFace  # noqa: E402
 from tests.shared_data import ROOT, mnet25_prefix, shared_path, widerface_val_images  # noqa: E402
@@ -95,6 +95,7 @@ def test_exported_model_is_valid_opset13_with_weights_as_constants(mnet25_dynami
     model = onnx.load(mnet25_dynamic)
     onnx.checker.check_model(model)
     assert [imp.version for imp in model.opset_import if imp.domain in ('', 'ai.onnx')] == [OPSET]
+    assert model.ir_version == IR_VERSION == 7  # loadable by runtimes older than the onnx package
     assert [value.name for value in model.graph.input] == ['data']
     height, width = model.graph.input[0].type.tensor_type.shape.dim[2:]
     assert height.dim_value == 0 and width.dim_value == 0  # dynamic
