@@ -9,8 +9,9 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-pytest.importorskip('onnx', reason='onnx is an optional extra (requirements-onnx.txt)')
-pytest.importorskip('onnxruntime', reason='onnxruntime is an optional extra (requirements-onnx.txt)')
+_OPTIONAL = '%s is an optional extra (pip install -r requirements-onnx.txt)'
+pytest.importorskip('onnx', reason=_OPTIONAL % 'onnx')
+pytest.importorskip('onnxruntime', reason=_OPTIONAL % 'onnxruntime')
 
 from rcnn.tools.onnx_export import export_onnx  # noqa: E402
 from retinaface import RetinaFace  # noqa: E402

@@ -8,20 +8,22 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-onnx = pytest.importorskip('onnx', reason='onnx is an optional extra (requirements-onnx.txt)')
-onnxruntime = pytest.importorskip('onnxruntime', reason='onnxruntime is an optional extra (requirements-onnx.txt)')
+_OPTIONAL = '%s is an optional extra (pip install -r requirements-onnx.txt)'
+onnx = pytest.importorskip('onnx', reason=_OPTIONAL % 'onnx')
+pytest.importorskip('onnxruntime', reason=_OPTIONAL % 'onnxruntime')
 
-from rcnn.tools.onnx_export import (IR_VERSION, OPSET, export_onnx, max_differences, mxnet_outputs,  # noqa: E402
-                                    onnxruntime_outputs, rewrite_for_onnx)
+from rcnn.tools.onnx_export import (IR_VERSION, OPSET, export_onnx,  # noqa: E402
+                                    max_differences, mxnet_outputs, onnxruntime_outputs,
+                                    rewrite_for_onnx)
 from retinaface import RetinaFace  # noqa: E402
 from tests.shared_data import ROOT, mnet25_prefix, shared_path, widerface_val_images  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location('export_onnx', os.path.join(ROOT, 'tools', 'export_onnx.py'))
 export_script = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(export_script)
-_stats_spec = importlib.util.spec_from_file_location('model_stats', os.path.join(ROOT, 'tools', 'model_stats.py'))
-model_stats = importlib.util.module_from_spec(_stats_spec)
-_stats_spec.loader.exec_module(model_stats)
+_spec = importlib.util.spec_from_file_location('model_stats', os.path.join(ROOT, 'tools', 'model_stats.py'))
+model_stats = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(model_stats)
 
 TOLERANCE = 1e-4
 
