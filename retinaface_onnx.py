@@ -70,4 +70,5 @@ class RetinaFaceONNX(RetinaFace):
         return self.session.run(None, {self._input_name: np.ascontiguousarray(tensor)})
 
     def executor(self, height, width):
+        """MXNet executors do not exist here: the model runs in ``self.session``."""
         raise NotImplementedError('RetinaFaceONNX runs on ONNX Runtime: use forward() or .session')

@@ -46,7 +46,7 @@ def _rewrite_softmax_activation(node, input_ndim):
     """``SoftmaxActivation`` -> ``softmax`` over axis 1 (channel mode, or instance mode on 2-D)."""
     mode = node.get('attrs', {}).get('mode', 'instance')
     if mode != 'channel' and input_ndim != 2:
-        raise NotImplementedError('node %r: SoftmaxActivation(mode=%s) on a %d-D input has no ONNX '
+        raise NotImplementedError('node %r: SoftmaxActivation(mode=%s) on a %s-D input has no ONNX '
                                   'rewrite' % (node['name'], mode, input_ndim))
     node['op'] = 'softmax'
     node['attrs'] = {'axis': '1'}
