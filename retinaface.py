@@ -19,8 +19,12 @@ import logging
 import os
 
 import cv2
-import mxnet as mx
 import numpy as np
+
+try:
+    import mxnet as mx
+except ImportError:  # RetinaFaceONNX (retinaface_onnx.py) reuses this module without MXNet
+    mx = None
 
 from rcnn.processing.bbox_transform import bbox_overlaps, clip_boxes, landmark_pred, nonlinear_pred
 from rcnn.processing.generate_anchor import anchors_plane, generate_anchors_fpn
@@ -166,6 +170,19 @@ class RetinaFace:
 
     def __init__(self, prefix, epoch, ctx_id=0, network='net3', nms=0.4, nocrop=False, decay4=0.5,
                  vote=False):
+        self._setup_decoding(network, nms, nocrop, decay4, vote)
+        self.ctx_id = _usable_ctx_id(ctx_id)
+        self.ctx = mx.gpu(self.ctx_id) if self.ctx_id >= 0 else mx.cpu()
+        self.nms = (gpu_nms_wrapper(nms, self.ctx_id) if self.ctx_id >= 0
+                    else cpu_nms_wrapper(nms))
+
+        self._symbol, self._params = _load_checkpoint(prefix, epoch, self.ctx)
+        self._heads, self.use_landmarks, self.cascade = self._find_heads('%s-symbol.json' % prefix)
+        self._executors = _LruCache(_CACHE_SIZE)
+
+    # ------------------------------------------------------------------ set-up
+    def _setup_decoding(self, network, nms, nocrop, decay4, vote):
+        """The runtime-independent state: anchors, pixel normalisation, NMS / voting options."""
         self.network = network
         self.nms_threshold = nms
         self.nocrop = nocrop
@@ -185,31 +202,23 @@ class RetinaFace:
         self._rgb_means = self.pixel_means[::-1].reshape(3, 1, 1).copy()
         self._rgb_stds = self.pixel_stds[::-1].reshape(3, 1, 1).copy()
 
-        self.ctx_id = _usable_ctx_id(ctx_id)
-        self.ctx = mx.gpu(self.ctx_id) if self.ctx_id >= 0 else mx.cpu()
-        self.nms = (gpu_nms_wrapper(nms, self.ctx_id) if self.ctx_id >= 0
-                    else cpu_nms_wrapper(nms))
-
-        self._symbol, self._params = _load_checkpoint(prefix, epoch, self.ctx)
-        self._heads, self.use_landmarks, self.cascade = self._find_heads(prefix)
-        self._executors = _LruCache(_CACHE_SIZE)
         self._anchor_planes = _LruCache(_CACHE_SIZE * len(self._feat_stride_fpn))
 
-    # ------------------------------------------------------------------ set-up
-    def _find_heads(self, prefix):
+    def _find_heads(self, model_file):
         """Which output is which, per stride, from the output channel counts.
 
         Per stride the outputs are: scores (2A channels), boxes (4A), landmarks (10A) when the model
         has them, then in a cascade model up to two refinement outputs: scores (2A, replacing the
         first ones) and boxes (4A, applied to the decoded boxes).
+
+        :param model_file: the file holding the graph, named in errors and logs
         """
-        _, out_shapes, _ = self._symbol.infer_shape(data=_NOMINAL_SHAPE)
-        channels = [shape[1] for shape in out_shapes]
+        channels = self._output_channels()
         levels = len(self._feat_stride_fpn)
         per_stride = len(channels) // levels
         if per_stride < 2:
-            raise ValueError('%s-symbol.json has %d outputs, too few for the %d strides of network '
-                             '%r' % (prefix, len(channels), levels, self.network))
+            raise ValueError('%s has %d outputs, too few for the %d strides of network '
+                             '%r' % (model_file, len(channels), levels, self.network))
         use_landmarks = per_stride >= 3
         cascade = per_stride > 3
         base = 3 if use_landmarks else 2
@@ -233,10 +242,15 @@ class RetinaFace:
             heads.append(_StrideHeads(stride, cls, index + 1, index + 2 if use_landmarks else None,
                                       tuple(cascade_bbox)))
             index += base + extra
-        log.info('%s: strides %s, %d anchors each, landmarks %s, cascade %s', prefix,
+        log.info('%s: strides %s, %d anchors each, landmarks %s, cascade %s', model_file,
                  self._feat_stride_fpn, self._num_anchors[self._feat_stride_fpn[0]], use_landmarks,
                  cascade)
         return heads, use_landmarks, cascade
+
+    def _output_channels(self):
+        """Channel count of each network output, in the graph's order."""
+        _, out_shapes, _ = self._symbol.infer_shape(data=_NOMINAL_SHAPE)
+        return [shape[1] for shape in out_shapes]
 
     def _bind(self, height, width):
         """An inference executor for (1, 3, height, width) input sharing the loaded weights."""

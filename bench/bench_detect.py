@@ -12,6 +12,13 @@ Run: ``.venv/bin/python bench/bench_detect.py [--repeat 50] [--repeat-r50 7] [--
 Every repetition times, in turn: the bare forward (input already in the executor; forward and
 ``asnumpy`` of every output), the whole ``detect()``, and its stages called one by one. Medians and
 minima over the repetitions are printed, with detect() / bare forward.
+
+Where onnx and onnxruntime are installed (``requirements-onnx.txt``; ``--no-onnx`` skips this), each
+model is also exported to ONNX (``tools/export_onnx.py``'s code, fixed input size, or ``--onnx-dynamic``)
+and ``RetinaFaceONNX.detect`` and its forward are timed against ``RetinaFace``'s, interleaved in the
+same run, with the ONNX Runtime / MXNet ratios (below 1: ONNX Runtime is faster). ONNX Runtime
+gets ``OMP_NUM_THREADS`` intra-op threads when it is set (as MXNet does), else one per core; on a busy
+machine ``OMP_NUM_THREADS=1`` gives steadier figures.
 """
 import argparse
 import os
@@ -94,6 +101,69 @@ def bench(name, detector, img, threshold, repeat):
           % (median['detect'] / median['bare'], least['detect'] / least['bare']))
 
 
+def onnx_detector(mxnet_detector, img, folder, dynamic):
+    """RetinaFaceONNX on ``mxnet_detector``'s weights, exported for ``img``'s size (or any size)."""
+    from rcnn.tools.onnx_export import export_onnx
+    from retinaface_onnx import RetinaFaceONNX
+    path = os.path.join(folder, 'model.onnx')
+    height, width = img.shape[:2]
+    export_onnx(mxnet_detector._symbol, *mxnet_detector._params, path, (1, 3, height, width), dynamic)
+    threads = int(os.environ.get('OMP_NUM_THREADS', 0))  # MXNet's thread count, given to both
+    return RetinaFaceONNX(path, network=mxnet_detector.network, nms=mxnet_detector.nms_threshold,
+                          threads=threads)
+
+
+def bench_onnx(name, mxnet_detector, ort_detector, img, threshold, repeat, rounds=2):
+    """detect() and forward of both runtimes in alternating blocks; ONNX Runtime / MXNet ratios.
+
+    Each runtime runs ``repeat / rounds`` repetitions at a time, after a pause: both keep their
+    threads spinning for a while after a call (OpenMP's block time, ONNX Runtime's spinning), which
+    would slow the other runtime down if the calls alternated one by one.
+    """
+    tensor, _ = mxnet_detector.preprocess(img)
+    runtimes = {'mxnet': mxnet_detector, 'onnx': ort_detector}
+    times = {'%s %s' % (runtime, stage): [] for runtime in runtimes for stage in ('detect', 'forward')}
+    for _ in range(rounds):
+        for runtime, detector in runtimes.items():
+            time.sleep(0.5)
+            detector.detect(img, threshold)  # warm-up (binding, first-run allocations)
+            for _ in range(max(1, repeat // rounds)):
+                times[runtime + ' detect'].append(time_call(lambda: detector.detect(img, threshold))[0])
+                times[runtime + ' forward'].append(time_call(lambda: detector.forward(tensor))[0])
+    median = {key: 1e3 * float(np.median(v)) for key, v in times.items()}
+    least = {key: 1e3 * float(np.min(v)) for key, v in times.items()}
+    faces = [len(detector.detect(img, threshold)[0]) for detector in runtimes.values()]
+    height, width = img.shape[:2]
+    print('%s %dx%d: ONNX Runtime (model input %s) against MXNet, %d / %d faces, %d repetitions '
+          '(ms: median / min)' % (name, width, height, 'x'.join(map(str, ort_detector.input_shape[2:])),
+                                  faces[0], faces[1], len(times['onnx detect'])))
+    for key in times:
+        print('  %-14s %8.2f / %8.2f' % (key, median[key], least[key]))
+    for stage in ('detect', 'forward'):
+        print('  ONNX Runtime / MXNet %-8s %.3fx median, %.3fx min'
+              % (stage, median['onnx ' + stage] / median['mxnet ' + stage],
+                 least['onnx ' + stage] / least['mxnet ' + stage]))
+
+
+def onnx_available():
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as error:
+        print('(ONNX Runtime path skipped: %s; see requirements-onnx.txt)' % error)
+        return False
+    return True
+
+
+def run(name, detector, img, args, repeat):
+    """The MXNet benchmark of one model, then the ONNX Runtime comparison where it is installed."""
+    bench(name, detector, img, args.threshold, repeat)
+    if args.onnx and onnx_available():
+        with tempfile.TemporaryDirectory() as folder:
+            ort_detector = onnx_detector(detector, img, folder, args.onnx_dynamic)
+            bench_onnx(name, detector, ort_detector, img, args.threshold, repeat)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeat', type=int, default=50, help='repetitions for mnet.25')
@@ -104,18 +174,22 @@ def main():
                         help='mnet.25 checkpoint prefix')
     parser.add_argument('--r50-symbol', default=os.path.join(SHARED, 'models', 'retinaface-R50', 'R50-symbol.json'),
                         help='R50 graph to fill with random weights')
+    parser.add_argument('--no-onnx', dest='onnx', action='store_false',
+                        help='skip the ONNX Runtime comparison')
+    parser.add_argument('--onnx-dynamic', action='store_true',
+                        help='export with dynamic height and width instead of the image size')
     args = parser.parse_args()
     print('MXNet %s, MKLDNN %s, %d CPU cores, OMP_NUM_THREADS=%s'
           % (mx.__version__, mx.runtime.Features().is_enabled('MKLDNN'), os.cpu_count(),
              os.environ.get('OMP_NUM_THREADS', 'unset')))
     models = args.models.split(',')
     if 'mnet25' in models:
-        bench('mnet.25', RetinaFace(args.mnet25, 0, ctx_id=-1), photo(640, 480), args.threshold, args.repeat)
+        run('mnet.25', RetinaFace(args.mnet25, 0, ctx_id=-1), photo(640, 480), args, args.repeat)
     if 'r50' in models:
         with tempfile.TemporaryDirectory() as folder:
             prefix = random_weight_checkpoint(args.r50_symbol, folder)
-            bench('R50 (random weights)', RetinaFace(prefix, 0, ctx_id=-1), photo(640, 640), args.threshold,
-                  args.repeat_r50)
+            run('R50 (random weights)', RetinaFace(prefix, 0, ctx_id=-1), photo(640, 640), args,
+                args.repeat_r50)
 
 
 if __name__ == '__main__':

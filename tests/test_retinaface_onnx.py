@@ -1,0 +1,125 @@
+"""RetinaFaceONNX: detections over ONNX Runtime against RetinaFace's over MXNet on the same weights."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import mxnet as mx
+import numpy as np
+import pytest
+
+_OPTIONAL = '%s is an optional extra (pip install -r requirements-onnx.txt)'
+pytest.importorskip('onnx', reason=_OPTIONAL % 'onnx')
+pytest.importorskip('onnxruntime', reason=_OPTIONAL % 'onnxruntime')
+
+from rcnn.tools.onnx_export import export_onnx  # noqa: E402
+from retinaface import RetinaFace  # noqa: E402
+from retinaface_onnx import RetinaFaceONNX  # noqa: E402
+from tests.shared_data import ROOT, mnet25_prefix, shared_path, widerface_val_images  # noqa: E402
+
+
+@pytest.fixture(scope='module')
+def mxnet_detector():
+    return RetinaFace(mnet25_prefix(), 0, ctx_id=-1, network='net3', nms=0.4)
+
+
+@pytest.fixture(scope='module')
+def onnx_path(mxnet_detector, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('onnx') / 'mnet.25.onnx')
+    export_onnx(mxnet_detector._symbol, *mxnet_detector._params, path, dynamic=True)
+    return path
+
+
+@pytest.fixture(scope='module')
+def onnx_detector(onnx_path):
+    return RetinaFaceONNX(onnx_path, network='net3', nms=0.4)
+
+
+def assert_same_detections(expected, got, name):
+    (faces, points), (onnx_faces, onnx_points) = expected, got
+    assert len(onnx_faces) == len(faces), name
+    np.testing.assert_allclose(onnx_faces[:, :4], faces[:, :4], rtol=0, atol=1e-3, err_msg=name)
+    np.testing.assert_allclose(onnx_faces[:, 4], faces[:, 4], rtol=0, atol=1e-4, err_msg=name)
+    np.testing.assert_allclose(onnx_points, points, rtol=0, atol=1e-3, err_msg=name)
+
+
+def test_finds_the_heads_of_the_model(onnx_detector, mxnet_detector):
+    assert onnx_detector._heads == mxnet_detector._heads
+    assert onnx_detector.use_landmarks and not onnx_detector.cascade
+
+
+def test_detections_equal_the_mxnet_detector_on_real_images(mxnet_detector, onnx_detector):
+    images = widerface_val_images()
+    assert len(images) == 5
+    found = 0
+    for name, path in images:
+        img = cv2.imread(path)
+        expected = mxnet_detector.detect(img, threshold=0.5)
+        assert_same_detections(expected, onnx_detector.detect(img, threshold=0.5), name)
+        found += len(expected[0])
+    assert found > 50
+
+
+def test_flip_and_scales_equal_the_mxnet_detector(mxnet_detector, onnx_detector):
+    img = cv2.imread(shared_path('images', 'samples', 't1.jpg'))
+    options = dict(threshold=0.8, scales=[0.5, 0.75], do_flip=True)
+    expected = mxnet_detector.detect(img, **options)
+    assert len(expected[0]) > 0
+    assert_same_detections(expected, onnx_detector.detect(img, **options), 't1.jpg')
+
+
+def test_fixed_size_model_takes_its_size_and_names_the_fix_for_others(mxnet_detector, tmp_path):
+    path = str(tmp_path / 'mnet.25-480x640.onnx')
+    export_onnx(mxnet_detector._symbol, *mxnet_detector._params, path, input_shape=(1, 3, 480, 640))
+    detector = RetinaFaceONNX(path)
+    img = cv2.resize(cv2.imread(widerface_val_images()[1][1]), (640, 480))
+    assert_same_detections(mxnet_detector.detect(img, 0.5), detector.detect(img, 0.5), '640x480')
+    with pytest.raises(ValueError, match='640x480.*--dynamic'):
+        detector.detect(img[:320], 0.5)
+
+
+def test_missing_model_file_is_named():
+    with pytest.raises(IOError, match='nowhere.onnx'):
+        RetinaFaceONNX('nowhere.onnx')
+
+
+def test_random_weight_r50_detections_equal_the_mxnet_detector(tmp_path):
+    """The released R50 graph with random weights, saved as a checkpoint, through both detectors."""
+    symbol = mx.sym.load(shared_path('models', 'retinaface-R50', 'R50-symbol.json'))
+    module = mx.mod.Module(symbol, data_names=['data'], label_names=None, context=mx.cpu())
+    module.bind(data_shapes=[('data', (1, 3, 256, 256))], for_training=False)
+    mx.random.seed(3)
+    module.init_params(mx.init.Xavier(magnitude=2.0))
+    prefix = str(tmp_path / 'R50-random')
+    module.save_checkpoint(prefix, 0)
+    mxnet_detector = RetinaFace(prefix, 0, ctx_id=-1, network='net3')
+    path = prefix + '.onnx'
+    export_onnx(mxnet_detector._symbol, *mxnet_detector._params, path, input_shape=(1, 3, 256, 256),
+                dynamic=True)
+    onnx_detector = RetinaFaceONNX(path, network='net3')
+    img = cv2.resize(cv2.imread(widerface_val_images()[0][1]), (256, 192))
+    expected = mxnet_detector.detect(img, threshold=0.5)
+    assert len(expected[0]) > 0  # random weights still give boxes to compare
+    assert_same_detections(expected, onnx_detector.detect(img, threshold=0.5), 'R50 random')
+
+
+def test_runs_without_mxnet(onnx_path):
+    """Importing and running RetinaFaceONNX never imports MXNet (it is blocked in a fresh process)."""
+    script = textwrap.dedent('''
+        import sys
+        sys.modules['mxnet'] = None  # any "import mxnet" now raises ImportError
+        import cv2
+        from retinaface_onnx import RetinaFaceONNX
+        detector = RetinaFaceONNX(sys.argv[1])
+        faces, landmarks = detector.detect(cv2.imread(sys.argv[2]), threshold=0.8)
+        assert len(faces) > 0 and landmarks.shape == (len(faces), 5, 2)
+        loaded = [name for name in sys.modules if name.split('.')[0] == 'mxnet' and sys.modules[name]]
+        print('faces', len(faces), 'mxnet modules', loaded)
+    ''')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT] + [p for p in sys.path if p]))
+    result = subprocess.run([sys.executable, '-c', script, onnx_path,
+                             shared_path('images', 'samples', 't1.jpg')],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'mxnet modules []' in result.stdout
