@@ -1,7 +1,7 @@
 # RetinaFace: install, build the Cython tools, test, demo.
 #
 #   make            create .venv, install requirements.txt, build rcnn/cython in place
-#   make test       the test suite (what CI runs)
+#   make test       the test suite (what CI runs; also installs requirements-onnx.txt)
 #   make demo       train briefly on a generated data set on CPU and draw the detections
 #   make bench      the benchmarks in bench/
 #   make clean      remove build products (make distclean also removes .venv)
@@ -13,6 +13,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3 || command -v pyth
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
+TEST_STAMP := $(VENV)/.test-extras-stamp
 CYTHON_DIR := rcnn/cython
 
 .PHONY: all install build test demo bench clean distclean check-python
@@ -40,10 +41,15 @@ endif
 
 install: $(STAMP)
 
+# the tests also cover the optional ONNX path
+$(TEST_STAMP): $(STAMP) requirements-onnx.txt
+	$(PY) -m pip install --no-deps -r requirements-onnx.txt
+	@touch $@
+
 build: $(STAMP)
 	cd $(CYTHON_DIR) && $(abspath $(PY)) setup.py build_ext --inplace
 
-test: build
+test: build $(TEST_STAMP)
 	$(PY) -m pytest -q tests
 
 demo: build
