@@ -17,6 +17,7 @@ import mxnet as mx
 import numpy as np
 
 from rcnn.config import config, default, generate_config
+from rcnn.core import callback
 from rcnn.core.loader import CropLoader
 from rcnn.core.metric import get_train_metrics
 from rcnn.core.module import LATEST, Trainer, TrainingDiverged
@@ -61,6 +62,7 @@ def parse_args(argv=None):
     parser.add_argument('--workers', type=int, default=config.NUM_CPU, help='data worker processes (0: none)')
     parser.add_argument('--resume', action='store_true', help='continue from <prefix>-0000 with its optimizer state')
     parser.add_argument('--seed', type=int, default=None, help='seed of numpy, MXNet and the data order')
+    callback.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -106,7 +108,8 @@ def seed_everything(seed):
     mx.random.seed(seed)
 
 
-def train_net(args):
+def train_net(args, callbacks=()):
+    """Train as ``args`` say; ``callbacks`` are passed to ``Trainer.fit`` after the monitor."""
     config.TRAIN.BATCH_IMAGES = args.batch_images
     config.SCALES = [(args.image_size, args.image_size)]
     if args.seed is not None:
@@ -156,13 +159,19 @@ def train_net(args):
     trainer.init(arg_params, aux_params, optimizer, states_file)
     log.info('%d images, %d batches of %d per epoch; lr %g, steps at epochs %s (iterations %s)',
              len(roidb), iters_per_epoch, batch_size, args.lr, step_epochs, scheduler.step_iters)
+    monitor = callback.build_monitor(args, trainer, batch_size, config,
+                                     ctx_id=ctx[0].device_id if ctx[0].device_type == 'gpu' else -1)
     try:
-        trainer.fit(train_data, get_train_metrics(), end_epoch=args.end_epoch,
-                    end_step=scheduler.step_iters[-1], skip_batches=skip, frequent=args.frequent)
+        trainer.fit(train_data, get_train_metrics(log_loss=True), end_epoch=args.end_epoch,
+                    end_step=scheduler.step_iters[-1], skip_batches=skip, frequent=args.frequent,
+                    callbacks=[monitor, *callbacks])
     except TrainingDiverged as err:
         sys.exit('error: %s' % err)
+    except callback.EarlyStop as stop:
+        log.info('early stop: %s', stop)
     finally:
         train_data.close()
+        monitor.close()
     log.info('finished at epoch %d, step %d: %s-%04d holds the final weights', trainer.epoch, trainer.step,
              args.prefix, LATEST)
     return trainer
