@@ -171,7 +171,7 @@ def train_net(args, callbacks=()):
         log.info('early stop: %s', stop)
     finally:
         train_data.close()
-        monitor.close()
+        monitor.close(trainer)
     log.info('finished at epoch %d, step %d: %s-%04d holds the final weights', trainer.epoch, trainer.step,
              args.prefix, LATEST)
     return trainer

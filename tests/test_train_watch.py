@@ -1,8 +1,14 @@
 """End to end: train.py with validation, best checkpoints, early stop, and Ctrl-C + --resume, on a
 small generated data set (160-pixel images) so that each run takes seconds on a CPU."""
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
+import mxnet as mx
 import numpy as np
 import pytest
 
@@ -14,6 +20,7 @@ from rcnn.utils.checkpoint import load_meta
 from rcnn.utils.synthetic import write_split
 from retinaface import RetinaFace, read_image
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 160
 STEPS_PER_EPOCH = 4  # 16 images + their flips, batches of 8
 
@@ -35,11 +42,15 @@ def restore_config():
     config.TRAIN.BATCH_IMAGES, config.SCALES = batch_images, scales
 
 
-def run(data_root, prefix, *options, callbacks=()):
-    argv = ['--network', 'mnet', '--dataset_path', str(data_root), '--root_path', str(data_root / 'cache'),
+def train_argv(data_root, prefix, *options):
+    return ['--network', 'mnet', '--dataset_path', str(data_root), '--root_path', str(data_root / 'cache'),
             '--prefix', str(prefix), '--pretrained', '', '--lr', '0.02', '--batch_images', '8',
             '--image_size', str(SIZE), '--workers', '0', '--seed', '3', '--frequent', '1',
             '--val_path', str(data_root / 'val'), '--no_tensorboard'] + list(options)
+
+
+def run(data_root, prefix, *options, callbacks=()):
+    argv = train_argv(data_root, prefix, *options)
     return train.train_net(train.parse_args(argv), callbacks=callbacks)
 
 
@@ -124,3 +135,28 @@ def test_interrupted_run_resumes_the_log_without_gaps(data_root, tmp_path, resto
     assert [r['epoch'] for r in train_records] == [s // STEPS_PER_EPOCH for s in range(12)]
     assert [(r['epoch'], r['step']) for r in val_records] == [(1, 4), (2, 8), (3, 12)]
     assert load_meta(str(prefix) + BEST_AP, 0)['val_ap'] == max(r['ap'] for r in val_records)
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(data_root, tmp_path):
+    """SIGINT to a real train.py with a data worker process: exit status 130, a checkpoint of the
+    step reached, and a log that ends at that step."""
+    prefix = tmp_path / 'retina'
+    argv = train_argv(data_root, prefix, '--lr_step', '50', '--end_epoch', '50', '--workers', '1')
+    proc = subprocess.Popen([sys.executable, 'train.py'] + argv, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    log_path = str(prefix) + '-metrics.jsonl'
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline and len(read_log(log_path)) < 6:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    stderr = stderr.decode()
+    assert proc.returncode == 130, stderr[-2000:]
+    meta = load_meta(str(prefix), 0)
+    train_records = split(read_log(log_path))[0]
+    assert meta['step'] >= 6 and [r['step'] for r in train_records] == list(range(1, meta['step'] + 1))
+    assert meta['epoch'] * STEPS_PER_EPOCH + meta['batch_in_epoch'] == meta['step']
+    assert os.path.exists(str(prefix) + '-0000.states')
+    assert 'interrupted' in stderr and '--resume' in stderr
+    symbol, arg_params, _ = mx.model.load_checkpoint(str(prefix), 0)
+    assert set(symbol.list_arguments()) - {'data'} <= set(arg_params)

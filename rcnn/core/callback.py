@@ -54,11 +54,24 @@ def add_arguments(parser):
 
 
 def read_log(path):
-    """The records of a metrics log, in order ([] when it does not exist)."""
+    """The records of a metrics log, in order ([] when it does not exist). A last line cut short
+    by a killed process is left out; a bad line elsewhere raises ValueError naming it."""
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = f.read().splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError as err:
+            if number == len(lines):
+                log.warning('%s:%d: ignoring an incomplete last line', path, number)
+                break
+            raise ValueError('%s:%d: not a JSON record (%s)' % (path, number, err)) from None
+    return records
 
 
 def _finite_or_none(value):
@@ -211,6 +224,7 @@ class TrainingMonitor:
             self.writer = tensorboard_writer(prefix + '-tensorboard',
                                              purge_step=None if resume_step is None else resume_step + 1)
         self._tic = time.time()
+        self._batch = None  # batch_in_epoch of the last batch seen
 
     def _resumed_best(self, suffix, key, resume_step, default):
         """The best value recorded by a resumed run's best checkpoint (not a newer one)."""
@@ -222,12 +236,13 @@ class TrainingMonitor:
 
     # ------------------------------------------------------------------ Trainer.fit callbacks
     def batch_end(self, trainer):
+        self._batch = trainer.batch_in_epoch
         if trainer.batch_in_epoch % self.frequent == 0:
             self._log_train(trainer, trainer.epoch, trainer.batch_in_epoch)
 
     def epoch_end(self, trainer):
         if trainer.step != self.last_step:  # the epoch's last batch, when not a multiple of frequent
-            self._log_train(trainer, trainer.epoch - 1, None)
+            self._log_train(trainer, trainer.epoch - 1, self._batch)
         loss = training_loss(trainer.metric_values)
         if math.isfinite(loss) and loss < self.best_loss:
             self.best_loss = loss
@@ -285,7 +300,13 @@ class TrainingMonitor:
     def _save_best(self, trainer, suffix, **meta):
         trainer.save(0, prefix=self.prefix + suffix, with_states=False, meta=dict(meta, config=self.config))
 
-    def close(self):
+    def close(self, trainer=None):
+        """Close the files; with ``trainer``, first log its last step when not yet logged (a run
+        stopped by Ctrl-C or an error between two logging steps)."""
+        if trainer is not None and trainer.step > self.last_step:
+            in_epoch = trainer.batch_in_epoch > 0
+            self._log_train(trainer, trainer.epoch if in_epoch else trainer.epoch - 1,
+                            trainer.batch_in_epoch if in_epoch else self._batch)
         if self.log:
             self.log.close()
         if self.writer:

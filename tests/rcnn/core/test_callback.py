@@ -162,3 +162,25 @@ def test_curves_png_without_validation(tmp_path):
     records = [{'kind': 'train', 'step': s, 'loss': 1.0 / s, 'metrics': metric_values(1.0 / s)} for s in (1, 2, 3)]
     plot_curves(records, str(tmp_path / 'c.png'))
     assert cv2.imread(str(tmp_path / 'c.png')) is not None
+
+
+def test_close_logs_the_step_an_interrupt_left_unlogged(tmp_path):
+    prefix = str(tmp_path / 'retina')
+    monitor = TrainingMonitor(prefix, 4, frequent=5, tensorboard=False)
+    trainer = FakeTrainer()
+    for _ in range(3):  # Ctrl-C after the third batch of the epoch, before the 5-batch logging step
+        trainer.step += 1
+        trainer.batch_in_epoch += 1
+        trainer.metric_values = metric_values(1.0)
+        monitor.batch_end(trainer)
+    monitor.close(trainer)
+    assert [(r['step'], r['epoch'], r['batch']) for r in read_log(prefix + '-metrics.jsonl')] == [(3, 0, 3)]
+
+
+def test_a_cut_last_line_is_ignored_and_a_bad_line_named(tmp_path):
+    path = tmp_path / 'm.jsonl'
+    path.write_text('{"kind": "train", "step": 1}\n{"kind": "train", "step": 2}\n{"kind": "tr')
+    assert [r['step'] for r in read_log(str(path))] == [1, 2]
+    path.write_text('{"kind": "train", "step": 1}\n{"kind": \n{"kind": "train", "step": 3}\n')
+    with pytest.raises(ValueError, match='m.jsonl:2'):
+        read_log(str(path))
