@@ -77,9 +77,10 @@ class Validator:
         self.images = list_images(val_path)
         if max_images:
             self.images = self.images[:max_images]
-        self.partial = len(self.images) < len(list_images(val_path))
         self.ground_truth = (load_ground_truth(gt_dir) if gt_dir
                              else load_label_txt(os.path.join(val_path, 'label.txt')))
+        # score only the images detected on when they are a part of the ground truth's
+        self.partial = not set(self.ground_truth.keys) <= {key for key, _ in self.images}
         self.protocol = 'official' if gt_dir else 'python'
         self.network, self.scale, self.threshold, self.ctx_id = network, scale, threshold, ctx_id
 
