@@ -22,7 +22,7 @@ import cv2
 import mxnet as mx
 import numpy as np
 
-from rcnn.processing.bbox_transform import clip_boxes, landmark_pred, nonlinear_pred
+from rcnn.processing.bbox_transform import bbox_overlaps, clip_boxes, landmark_pred, nonlinear_pred
 from rcnn.processing.generate_anchor import anchors_plane, generate_anchors_fpn
 from rcnn.processing.nms import cpu_nms_wrapper, gpu_nms_wrapper
 
@@ -271,13 +271,17 @@ class RetinaFace:
             planes /= self._rgb_stds
         return tensor, (height, width)
 
+    def executor(self, height, width):
+        """The bound ``mx.executor.Executor`` for (1, 3, height, width) input: bound on first use,
+        then reused (the 16 most recently used shapes are kept)."""
+        return self._executors.get((height, width), lambda: self._bind(height, width))
+
     def forward(self, tensor):
         """The network's outputs (list of numpy arrays, in the graph's order) for one input tensor.
 
-        The executor of each input shape is bound once and reused (the last 16 shapes are kept).
+        :param tensor: (1, 3, H, W) float32, as :meth:`preprocess` makes it
         """
-        height, width = tensor.shape[2:]
-        executor = self._executors.get((height, width), lambda: self._bind(height, width))
+        executor = self.executor(*tensor.shape[2:])
         executor.arg_dict['data'][:] = tensor
         executor.forward(is_train=False)
         return [out.asnumpy() for out in executor.outputs]
@@ -290,8 +294,8 @@ class RetinaFace:
             (1, 10A, h, w) maps of strides 32, 16, 8)
         :param threshold: minimum face score
         :param image_size: (h, w) of the image fed to the network before any padding (the second
-            value ``preprocess`` returns); boxes are clipped to it. Default: the input size implied
-            by the stride-8 map, which is right when no padding was added.
+            value ``preprocess`` returns); boxes are clipped to it. Default: the finest score map's
+            size times its stride, exact when the input sides are multiples of that stride.
         :param im_scale, flip: how ``preprocess`` made the input, to map back to the original image
         :return: (faces, landmarks) as :meth:`detect`
         """
@@ -340,46 +344,67 @@ class RetinaFace:
     def _decode(self, outputs, threshold, image_size, im_scale, flip):
         """Boxes of one forward whose score passes the threshold, in original-image pixels.
 
-        :return: dict of 'boxes' (N, 4) float64, 'scores' (N,) float32, 'landmarks' (N, 5, 2) or
-            None, 'strides' (N,)
+        Only the anchors above the threshold are gathered (per stride) and decoded (all at once).
+
+        :return: dict of 'boxes' (N, 4) float64, 'scores' (N,) float32, 'landmarks' (N, 5, 2)
+            float64 (when the model has landmarks), 'strides' (N,) float32
         """
+        hits = [self._hits(outputs, heads, threshold) for heads in self._heads]
+        found = {key: np.concatenate([hit[key] for hit in hits])
+                 for key in ('anchors', 'box_deltas', 'scores', 'strides')}
+        boxes = nonlinear_pred(found.pop('anchors'), found.pop('box_deltas'))
+        if self.cascade:
+            start = 0
+            for hit in hits:
+                stop = start + len(hit['scores'])
+                for deltas in hit['cascade_deltas']:
+                    boxes[start:stop] = nonlinear_pred(boxes[start:stop], deltas)
+                start = stop
         height, width = image_size
-        found = collections.defaultdict(list)
-        for heads in self._heads:
-            anchors_per_cell = self._num_anchors[heads.stride]
-            scores = np.asarray(outputs[heads.cls])[0, anchors_per_cell:]  # (A, h, w) face scores
-            if heads.stride == 4 and self.decay4 < 1.0:
-                scores = scores * self.decay4
-            anchor, y, x = np.nonzero(scores >= threshold)
-            feat_h, feat_w = scores.shape[1:]
-            rows = (y * feat_w + x) * anchors_per_cell + anchor
-            order = np.argsort(rows)
-            anchor, y, x, rows = anchor[order], y[order], x[order], rows[order]
-
-            def at_hits(index):
-                """(N, C) values of output ``index`` at the hits, C channels per anchor."""
-                out = np.asarray(outputs[index])[0]
-                return out.reshape(anchors_per_cell, -1, feat_h, feat_w)[anchor, :, y, x]
-
-            anchors = self._anchor_plane(heads.stride, feat_h, feat_w)[rows].astype(np.float64)
-            boxes = nonlinear_pred(anchors, at_hits(heads.bbox)[:, :4])
-            for index in heads.cascade_bbox:
-                boxes = nonlinear_pred(boxes, at_hits(index)[:, :4])
-            clip_boxes(boxes, (height, width))
+        clip_boxes(boxes, (height, width))
+        if flip:
+            boxes[:, [0, 2]] = width - 1 - boxes[:, [2, 0]]
+        found['boxes'] = boxes / im_scale
+        if self.use_landmarks:
+            anchors = np.concatenate([hit['anchors'] for hit in hits])
+            points = landmark_pred(anchors, np.concatenate([hit['landmark_deltas'] for hit in hits]))
             if flip:
-                boxes[:, [0, 2]] = width - 1 - boxes[:, [2, 0]]
-            boxes /= im_scale
-            found['boxes'].append(boxes)
-            found['scores'].append(scores[anchor, y, x])
-            found['strides'].append(np.full(len(rows), heads.stride, dtype=np.float32))
-            if self.use_landmarks:
-                deltas = at_hits(heads.landmark)
-                points = landmark_pred(anchors, deltas.reshape(len(rows), 5, deltas.shape[1] // 5))
-                if flip:
-                    points[:, :, 0] = width - 1 - points[:, :, 0]
-                    points = points[:, _FLIPPED_LANDMARKS]
-                found['landmarks'].append(points / im_scale)
-        return {key: np.concatenate(values) for key, values in found.items()}
+                points[:, :, 0] = width - 1 - points[:, :, 0]
+                points = points[:, _FLIPPED_LANDMARKS]
+            found['landmarks'] = points / im_scale
+        return found
+
+    def _hits(self, outputs, heads, threshold):
+        """Scores, anchors and deltas of one stride's anchors whose score passes the threshold.
+
+        Rows are in the original's (y, x, anchor) order. Returns a dict of 'scores' (N,),
+        'strides' (N,), 'anchors' (N, 4) float64, 'box_deltas' (N, 4), 'cascade_deltas' (list of
+        (N, 4)), 'landmark_deltas' (N, 5, 2) when the model has landmarks.
+        """
+        anchors_per_cell = self._num_anchors[heads.stride]
+        scores = np.asarray(outputs[heads.cls])[0, anchors_per_cell:]  # (A, h, w) face scores
+        if heads.stride == 4 and self.decay4 < 1.0:
+            scores = scores * self.decay4
+        feat_h, feat_w = scores.shape[1:]
+        anchor, y, x = np.nonzero(scores >= threshold)
+        rows = (y * feat_w + x) * anchors_per_cell + anchor
+        order = np.argsort(rows)
+        anchor, y, x, rows = anchor[order], y[order], x[order], rows[order]
+
+        def at_hits(index):
+            """(N, C) values of output ``index`` at the hits, C channels per anchor."""
+            out = np.asarray(outputs[index])[0]
+            return out.reshape(anchors_per_cell, -1, feat_h, feat_w)[anchor, :, y, x]
+
+        hit = {'scores': scores[anchor, y, x],
+               'strides': np.full(len(rows), heads.stride, dtype=np.float32),
+               'anchors': self._anchor_plane(heads.stride, feat_h, feat_w)[rows].astype(np.float64),
+               'box_deltas': at_hits(heads.bbox)[:, :4],
+               'cascade_deltas': [at_hits(index)[:, :4] for index in heads.cascade_bbox]}
+        if self.use_landmarks:
+            deltas = at_hits(heads.landmark)
+            hit['landmark_deltas'] = deltas.reshape(len(rows), 5, deltas.shape[1] // 5)
+        return hit
 
     def _merge(self, candidates):
         """Sort the candidates of all forwards by score and suppress or vote overlapping ones."""
@@ -421,16 +446,11 @@ class RetinaFace:
         voted, leaders = [], []
         remaining = np.arange(len(dets))
         while len(remaining) and len(voted) < _MAX_VOTED:
-            box = dets[remaining]
-            first = box[0]
-            iw = np.maximum(0.0, np.minimum(first[2], box[:, 2]) - np.maximum(first[0], box[:, 0]) + 1)
-            ih = np.maximum(0.0, np.minimum(first[3], box[:, 3]) - np.maximum(first[1], box[:, 1]) + 1)
-            inter = iw * ih
-            areas = (box[:, 2] - box[:, 0] + 1) * (box[:, 3] - box[:, 1] + 1)
-            group = inter / (areas[0] + areas - inter) >= self.nms_threshold
+            box = dets[remaining].astype(np.float64)
+            group = bbox_overlaps(box[:1], box)[0] >= self.nms_threshold
             members = box[group]
             if len(members) > 1:
-                weights = members[:, 4:5].astype(np.float64)
+                weights = members[:, 4:5]
                 mean_box = (members[:, :4] * weights).sum(axis=0) / weights.sum()
                 voted.append(np.append(mean_box, members[:, 4].max()))
                 leaders.append(remaining[0])

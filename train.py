@@ -94,12 +94,21 @@ def load_params(prefix, epoch, what):
     return arg_params, aux_params
 
 
-def fixed_param_names(symbol):
-    """Arguments frozen during training: those matching config.FIXED_PARAMS when LAYER_FIX is on."""
+def fixed_param_names(symbol, loaded):
+    """Arguments frozen during training: with LAYER_FIX, those matching config.FIXED_PARAMS.
+
+    Only weights loaded from a checkpoint (``loaded``) are frozen: a frozen layer's BatchNorm
+    never updates its running statistics, so freezing a freshly initialised layer would leave the
+    saved model normalising with the initial mean 0 / variance 1.
+    """
     if not config.LAYER_FIX:
         return []
     patterns = [re.compile(p) for p in config.FIXED_PARAMS]
-    return [n for n in symbol.list_arguments() if any(p.match(n) for p in patterns)]
+    matching = [n for n in symbol.list_arguments() if any(p.match(n) for p in patterns)]
+    skipped = [n for n in matching if n not in loaded]
+    if skipped:
+        log.info('not freezing %d layers that start from initialisation: %s', len(skipped), skipped)
+    return [n for n in matching if n in loaded]
 
 
 def seed_everything(seed):
@@ -153,7 +162,7 @@ def train_net(args, callbacks=()):
                                  rescale_grad=1.0 / (len(ctx) * num_workers), lr_scheduler=scheduler,
                                  begin_num_update=step)
     trainer = Trainer(sym, test_sym, train_data.provide_data, train_data.provide_label, ctx, kv,
-                      fixed_param_names=fixed_param_names(sym), prefix=args.prefix, is_writer=rank == 0)
+                      fixed_param_names=fixed_param_names(sym, arg_params), prefix=args.prefix, is_writer=rank == 0)
     trainer.epoch, trainer.step = begin_epoch, step
     trainer.extra_meta = {'network': args.network, 'dataset': args.dataset, 'args': vars(args)}
     trainer.init(arg_params, aux_params, optimizer, states_file)

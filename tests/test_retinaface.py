@@ -137,6 +137,10 @@ def test_nms_modes(t1):
     voting = RetinaFace(mnet25_prefix(), 0, ctx_id=-1, vote=True)
     voted, voted_landmarks = voting.detect(t1, 0.8, scales=[1.0], do_flip=True)
     assert voted.shape == (6, 5) and _landmarks_inside(voted, voted_landmarks).all()
+    suppressed, _ = RetinaFace(mnet25_prefix(), 0, ctx_id=-1).detect(t1, 0.8, do_flip=True)
+    overlaps = bbox_overlaps(voted.astype(np.float64), suppressed.astype(np.float64))
+    assert (overlaps.max(axis=1) > 0.8).all()
+    np.testing.assert_allclose(np.sort(voted[:, 4]), np.sort(suppressed[:, 4]))  # the best score
 
 
 def test_nocrop_pads_to_a_multiple_of_32(t1):
@@ -177,3 +181,68 @@ def test_draw_detections_marks_boxes_and_points():
     img = np.zeros((50, 60, 3), dtype=np.uint8)
     draw_detections(img, np.array([[10, 10, 40, 40, 0.9]]), np.array([[[20, 20]] * 5], dtype=np.float32))
     assert img[10, 25].tolist() == [0, 0, 255] and img[20, 20].any() and not img[45, 55].any()
+
+
+def _constant_head_checkpoint(folder, biases_by_stride):
+    """A tiny checkpoint whose outputs are constant maps: per stride, one 1x1 convolution (zero
+    weights, the given bias) on the input average-pooled by the stride, in the given order."""
+    data = mx.sym.Variable('data')
+    outputs, params = [], {}
+    for stride, biases in biases_by_stride.items():
+        pooled = mx.sym.Pooling(data, kernel=(stride, stride), stride=(stride, stride), pool_type='avg')
+        for i, bias in enumerate(biases):
+            name = 'head_s%d_%d' % (stride, i)
+            outputs.append(mx.sym.Convolution(pooled, num_filter=len(bias), kernel=(1, 1), name=name))
+            params['arg:%s_weight' % name] = mx.nd.zeros((len(bias), 3, 1, 1))
+            params['arg:%s_bias' % name] = mx.nd.array(bias)
+    prefix = str(folder / 'constant')
+    mx.sym.Group(outputs).save(prefix + '-symbol.json')
+    mx.nd.save(prefix + '-0000.params', params)
+    return prefix
+
+
+def test_cascade_outputs_replace_scores_and_refine_boxes(tmp_path):
+    # per stride (2 anchors): scores, boxes, landmarks, cascade scores, cascade boxes
+    heads = [[0, 0, 0.1, 0.1], [0.1, 0, 0, 0] * 2, [0.0] * 20, [0, 0, 0.9, 0.9], [0, 0.2, 0, 0] * 2]
+    prefix = _constant_head_checkpoint(tmp_path, {32: heads, 16: heads, 8: heads})
+    detector = RetinaFace(prefix, 0, ctx_id=-1, nms=0)
+    assert detector.cascade and detector.use_landmarks
+    faces, landmarks = detector.detect(np.zeros((64, 64, 3), dtype=np.uint8), threshold=0.5)
+    assert len(faces) == (2 * 2 + 4 * 4 + 8 * 8) * 2 and np.allclose(faces[:, 4], 0.9)
+    expected = []
+    for stride, base in zip((32, 16, 8), detector._anchors_fpn.values()):
+        for y in range(64 // stride):
+            for x in range(64 // stride):
+                for x1, y1, x2, y2 in base:
+                    x1, x2, y1, y2 = x1 + x * stride, x2 + x * stride, y1 + y * stride, y2 + y * stride
+                    dx, dy = 0.1 * (x2 - x1 + 1), 0.2 * (y2 - y1 + 1)  # stage 1 moves x, stage 2 y
+                    expected.append([min(max(v, 0), 63) for v in (x1 + dx, y1 + dy, x2 + dx, y2 + dy)])
+    expected = np.array(sorted(map(tuple, expected)))
+    np.testing.assert_allclose(np.array(sorted(map(tuple, faces[:, :4].tolist()))), expected, atol=1e-3)
+
+
+def test_decay4_scales_stride_4_scores_before_the_threshold(tmp_path):
+    heads = [[0, 0, 0.9, 0.9], [0.0] * 8, [0.0] * 20]
+    prefix = _constant_head_checkpoint(tmp_path, {32: heads, 16: heads, 8: heads, 4: heads})
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    faces, _ = RetinaFace(prefix, 0, ctx_id=-1, network='net4', nms=-1).detect(image, threshold=0.5)
+    assert set(faces[:, 5]) == {32.0, 16.0, 8.0} and np.allclose(faces[:, 4], 0.9)
+    faces, _ = RetinaFace(prefix, 0, ctx_id=-1, network='net4', nms=-1).detect(image, threshold=0.4)
+    assert np.allclose(faces[faces[:, 5] == 4, 4], 0.45) and (faces[:, 5] == 4).sum() == 16 * 16 * 2
+
+
+@pytest.mark.parametrize('network, bgr_means, bgr_stds', [
+    ('ssh', (103.939, 116.779, 123.68), (1.0, 1.0, 1.0)),
+    ('x3', (103.52, 116.28, 123.675), (57.375, 57.12, 58.395)),
+])
+def test_pixel_normalisation_of_presets(tmp_path, rng, network, bgr_means, bgr_stds):
+    heads = [[0, 0, 0.9, 0.9], [0.0] * 8, [0.0] * 20]
+    prefix = _constant_head_checkpoint(tmp_path, {32: heads, 16: heads, 8: heads})
+    img = rng.integers(0, 256, (40, 70, 3), dtype=np.uint8)
+    tensor, size = RetinaFace(prefix, 0, ctx_id=-1, network=network, nocrop=True).preprocess(img)
+    assert tensor.shape == (1, 3, 64, 96) and size == (40, 70)
+    for channel in range(3):  # RGB planes of BGR pixels, padding black before normalisation
+        bgr = 2 - channel
+        plane = np.zeros((64, 96))
+        plane[:40, :70] = img[:, :, bgr]
+        np.testing.assert_allclose(tensor[0, channel], (plane - bgr_means[bgr]) / bgr_stds[bgr], rtol=1e-6, atol=1e-4)

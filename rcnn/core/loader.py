@@ -152,8 +152,10 @@ class CropLoader(mx.io.DataIter):
         if self.cur_batch >= self.num_batches:
             raise StopIteration
         arrays, slot = self._next_arrays()
-        data = [mx.nd.array(arrays[name]) for name in self.data_name]
-        label = [mx.nd.array(arrays[name]) for name in self.label_name]
+        if slot is not None:  # one copy out of the shared slot, then handed to MXNet without another
+            arrays = {name: np.array(value) for name, value in arrays.items()}
+        data = [mx.nd.from_numpy(arrays[name], zero_copy=True) for name in self.data_name]
+        label = [mx.nd.from_numpy(arrays[name], zero_copy=True) for name in self.label_name]
         if slot is not None:
             self.pool.release(slot)
             self._fill()

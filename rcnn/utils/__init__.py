@@ -1,1 +1,1 @@
-"""Utilities shared by the scripts: roidb loading, checkpoints, synthetic data."""
+"""Utilities shared by the scripts: roidb loading, checkpoints."""

@@ -205,4 +205,5 @@ def test_mixup_averages_two_crops_and_keeps_both_faces(tmp_path, no_jitter, monk
     # same crops (the mixup draws come after them), each averaged with the other one
     np.testing.assert_allclose(mixed_ims[0], (plain_ims[0] + plain_ims[1]) / 2, atol=1e-4)
     assert len(plain_rois[0]['boxes']) and len(plain_rois[1]['boxes'])
-    np.testing.assert_array_equal(mixed_rois[0]['boxes'], np.concatenate([plain_rois[0]['boxes'], plain_rois[1]['boxes']]))
+    both = np.concatenate([plain_rois[0]['boxes'], plain_rois[1]['boxes']])
+    np.testing.assert_array_equal(mixed_rois[0]['boxes'], both)

@@ -1,0 +1,122 @@
+"""Per-image time of RetinaFace.detect, split into preprocess / forward / postprocess, against a bare
+forward plus read-out of the same bound graph.
+
+Run: ``.venv/bin/python bench/bench_detect.py [--repeat 50] [--repeat-r50 7] [--threshold 0.8]
+[--models mnet25,r50]``.
+
+- ``mnet25``: the released mnet.25 (``--mnet25 PREFIX``, default the shared test material) on a
+  640x480 photo (t1.jpg resized; random pixels when it is absent).
+- ``r50``: the released R50 graph (``--r50-symbol``) with random weights (the real ones are not
+  available here), saved as a checkpoint in a temporary folder, on a 640x640 image.
+
+Every repetition times, in turn: the bare forward (input already in the executor; forward and
+``asnumpy`` of every output), the whole ``detect()``, and its stages called one by one. Medians and
+minima over the repetitions are printed, with detect() / bare forward.
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import cv2
+import mxnet as mx
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from retinaface import RetinaFace  # noqa: E402
+
+SHARED = os.environ.get('RETINAFACE_SHARED_DATA') or os.path.join(os.path.dirname(ROOT), 'shared', 'data')
+
+
+def photo(width, height):
+    """t1.jpg resized to width x height (BGR uint8), or random pixels when it is absent."""
+    path = os.path.join(SHARED, 'images', 'samples', 't1.jpg')
+    img = cv2.imread(path)
+    if img is None:
+        print('(%s not found: using random pixels)' % path)
+        return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def random_weight_checkpoint(symbol_path, folder):
+    """Prefix of a checkpoint of ``symbol_path`` with Xavier-initialised weights, saved in folder."""
+    symbol = mx.sym.load(symbol_path)
+    module = mx.mod.Module(symbol, data_names=['data'], label_names=None, context=mx.cpu())
+    module.bind(data_shapes=[('data', (1, 3, 640, 640))], for_training=False)
+    module.init_params(mx.init.Xavier(magnitude=2.0))
+    prefix = os.path.join(folder, 'R50-random')
+    module.save_checkpoint(prefix, 0)
+    return prefix
+
+
+def time_call(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def bench(name, detector, img, threshold, repeat):
+    tensor, size = detector.preprocess(img)
+    executor = detector.executor(*tensor.shape[2:])
+    executor.arg_dict['data'][:] = tensor
+
+    def bare_forward():
+        executor.forward(is_train=False)
+        return [out.asnumpy() for out in executor.outputs]
+
+    for _ in range(2):  # warm-up: binding, MKLDNN primitive creation
+        detector.detect(img, threshold)
+        bare_forward()
+    times = {key: [] for key in ('bare', 'detect', 'preprocess', 'forward', 'postprocess')}
+    for _ in range(repeat):
+        executor.arg_dict['data'][:] = tensor
+        times['bare'].append(time_call(bare_forward)[0])
+        elapsed, (faces, _) = time_call(lambda: detector.detect(img, threshold))
+        times['detect'].append(elapsed)
+        elapsed, (stage_tensor, stage_size) = time_call(lambda: detector.preprocess(img))
+        times['preprocess'].append(elapsed)
+        elapsed, outputs = time_call(lambda: detector.forward(stage_tensor))
+        times['forward'].append(elapsed)
+        times['postprocess'].append(time_call(lambda: detector.postprocess(outputs, threshold, stage_size))[0])
+    median = {key: 1e3 * float(np.median(v)) for key, v in times.items()}
+    least = {key: 1e3 * float(np.min(v)) for key, v in times.items()}
+    height, width = img.shape[:2]
+    print('%s %dx%d, threshold %.2f, %d faces, %d repetitions (ms: median / min)'
+          % (name, width, height, threshold, len(faces), repeat))
+    print('  preprocess  %7.2f / %7.2f' % (median['preprocess'], least['preprocess']))
+    print('  forward     %7.2f / %7.2f   (input copy, forward, read-out)' % (median['forward'], least['forward']))
+    print('  postprocess %7.2f / %7.2f   (decode above threshold, NMS)' % (median['postprocess'], least['postprocess']))
+    print('  detect()    %7.2f / %7.2f' % (median['detect'], least['detect']))
+    print('  bare fwd    %7.2f / %7.2f   (forward + read-out only)' % (median['bare'], least['bare']))
+    print('  detect() / bare forward: %.3fx median, %.3fx min'
+          % (median['detect'] / median['bare'], least['detect'] / least['bare']))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--repeat', type=int, default=50, help='repetitions for mnet.25')
+    parser.add_argument('--repeat-r50', type=int, default=7, help='repetitions for R50 (seconds each)')
+    parser.add_argument('--threshold', type=float, default=0.8)
+    parser.add_argument('--models', default='mnet25,r50', help='comma-separated: mnet25, r50')
+    parser.add_argument('--mnet25', default=os.path.join(SHARED, 'models', 'mnet.25', 'mnet.25'),
+                        help='mnet.25 checkpoint prefix')
+    parser.add_argument('--r50-symbol', default=os.path.join(SHARED, 'models', 'retinaface-R50', 'R50-symbol.json'),
+                        help='R50 graph to fill with random weights')
+    args = parser.parse_args()
+    print('MXNet %s, MKLDNN %s, %d CPU cores, OMP_NUM_THREADS=%s'
+          % (mx.__version__, mx.runtime.Features().is_enabled('MKLDNN'), os.cpu_count(),
+             os.environ.get('OMP_NUM_THREADS', 'unset')))
+    models = args.models.split(',')
+    if 'mnet25' in models:
+        bench('mnet.25', RetinaFace(args.mnet25, 0, ctx_id=-1), photo(640, 480), args.threshold, args.repeat)
+    if 'r50' in models:
+        with tempfile.TemporaryDirectory() as folder:
+            prefix = random_weight_checkpoint(args.r50_symbol, folder)
+            bench('R50 (random weights)', RetinaFace(prefix, 0, ctx_id=-1), photo(640, 640), args.threshold,
+                  args.repeat_r50)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,76 @@
+"""A newcomer's first run, with no download: generate a small face data set, train mnet on it
+from scratch on the CPU, then detect faces on held-out images, score them and draw them.
+
+Run: ``make demo`` (or ``.venv/bin/python tools/demo.py [--epochs 12] [--out output/demo]``).
+Writes ``<out>/data`` (the data set), ``<out>/model/retina-*`` (checkpoints that test.py loads),
+and ``<out>/detections.jpg``; prints the AP at IoU 0.5 on the held-out images.
+"""
+import argparse
+import glob
+import logging
+import os
+import sys
+
+import cv2
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import train  # noqa: E402
+from rcnn.dataset import synthetic  # noqa: E402
+from rcnn.tools.widerface_eval import evaluate_label_txt  # noqa: E402
+from retinaface import RetinaFace, draw_detections  # noqa: E402
+
+log = logging.getLogger('demo')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--out', default=os.path.join(ROOT, 'output', 'demo'), help='output folder')
+    parser.add_argument('--train_images', type=int, default=120, help='generated training images')
+    parser.add_argument('--val_images', type=int, default=20, help='generated held-out images')
+    parser.add_argument('--size', type=int, default=320, help='image and training crop side, pixels')
+    parser.add_argument('--epochs', type=int, default=12, help='training epochs')
+    parser.add_argument('--lr', type=float, default=0.02, help='base learning rate')
+    parser.add_argument('--threshold', type=float, default=0.5, help='detection score threshold')
+    parser.add_argument('--workers', type=int, default=1, help='data loader processes')
+    parser.add_argument('--seed', type=int, default=1)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s %(message)s')
+    args = parse_args(argv)
+    data = os.path.join(args.out, 'data')
+    prefix = os.path.join(args.out, 'model', 'retina')
+    face_range = dict(height=args.size, width=args.size, min_side=args.size // 8, max_side=args.size // 2)
+    synthetic.write_split(data, 'train', args.train_images, seed=args.seed, **face_range)
+    synthetic.write_split(data, 'val', args.val_images, seed=args.seed + 1000, **face_range)
+    log.info('generated %d training and %d held-out images in %s', args.train_images, args.val_images, data)
+
+    train.train_net(train.parse_args([
+        '--network', 'mnet', '--dataset_path', data, '--root_path', os.path.join(args.out, 'cache'),
+        '--prefix', prefix, '--pretrained', '', '--lr', str(args.lr),
+        '--lr_step', '%d,%d' % (args.epochs - 2, args.epochs), '--end_epoch', str(args.epochs),
+        '--batch_images', '8', '--image_size', str(args.size), '--workers', str(args.workers),
+        '--seed', str(args.seed), '--frequent', '1000']))
+
+    detector = RetinaFace(prefix, 0, ctx_id=-1, network='net3')
+    predictions = {}
+    images = sorted(glob.glob(os.path.join(data, 'val', 'images', '*', '*.jpg')))
+    for path in images:
+        faces, landmarks = detector.detect(cv2.imread(path), threshold=args.threshold)
+        predictions[os.path.relpath(path, os.path.join(data, 'val', 'images'))] = faces
+        if path == images[0]:
+            drawn = draw_detections(cv2.imread(path), faces, landmarks)
+    ap = evaluate_label_txt(predictions, os.path.join(data, 'val', 'label.txt'), box_format='xyxy')['all']
+    picture = os.path.join(args.out, 'detections.jpg')
+    cv2.imwrite(picture, drawn)
+    print('held-out AP@0.5 = %.3f on %d images; detections drawn in %s' % (ap, len(images), picture))
+    print('next: python test.py --prefix %s --epoch 0 --network net3 --gpu -1 --image %s'
+          % (os.path.relpath(prefix), os.path.relpath(images[0])))
+    return ap
+
+
+if __name__ == '__main__':
+    main()
