@@ -170,15 +170,17 @@ def train_net(args, callbacks=()):
              len(roidb), iters_per_epoch, batch_size, args.lr, step_epochs, scheduler.step_iters)
     monitor = callback.build_monitor(args, trainer, batch_size, config,
                                      ctx_id=ctx[0].device_id if ctx[0].device_type == 'gpu' else -1)
+    ctrl_c = callback.StopOnCtrlC().install()
     try:
         trainer.fit(train_data, get_train_metrics(log_loss=True), end_epoch=args.end_epoch,
                     end_step=scheduler.step_iters[-1], skip_batches=skip, frequent=args.frequent,
-                    callbacks=[monitor, *callbacks])
+                    callbacks=[monitor, ctrl_c, *callbacks])
     except TrainingDiverged as err:
         sys.exit('error: %s' % err)
     except callback.EarlyStop as stop:
         log.info('early stop: %s', stop)
     finally:
+        ctrl_c.restore()
         train_data.close()
         monitor.close(trainer)
     log.info('finished at epoch %d, step %d: %s-%04d holds the final weights', trainer.epoch, trainer.step,

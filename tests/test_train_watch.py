@@ -17,7 +17,7 @@ from rcnn.config import config, generate_config
 from rcnn.core.callback import BEST_AP, BEST_LOSS, read_log
 from rcnn.tools.widerface_eval import evaluate_label_txt
 from rcnn.utils.checkpoint import load_meta
-from rcnn.utils.synthetic import write_split
+from rcnn.dataset.synthetic import write_split
 from retinaface import RetinaFace, read_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,7 +28,7 @@ STEPS_PER_EPOCH = 4  # 16 images + their flips, batches of 8
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('faces')
-    kwargs = dict(height=SIZE, width=SIZE, min_size=24, max_size=64)
+    kwargs = dict(height=SIZE, width=SIZE, min_side=24, max_side=64)
     write_split(str(root), 'train', 16, seed=1, **kwargs)
     write_split(str(root), 'val', 6, seed=2, **kwargs)
     return root
@@ -142,15 +142,18 @@ def test_ctrl_c_saves_a_resumable_checkpoint(data_root, tmp_path):
     step reached, and a log that ends at that step."""
     prefix = tmp_path / 'retina'
     argv = train_argv(data_root, prefix, '--lr_step', '50', '--end_epoch', '50', '--workers', '1')
-    proc = subprocess.Popen([sys.executable, 'train.py'] + argv, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    log_path = str(prefix) + '-metrics.jsonl'
-    deadline = time.time() + 120
-    while proc.poll() is None and time.time() < deadline and len(read_log(log_path)) < 6:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    stderr = stderr.decode()
+    output = tmp_path / 'output.txt'
+    with open(output, 'w') as out:  # a file, not a pipe: the run's log must never block it
+        # a shell that starts jobs in the background ignores SIGINT in them: give the run the default
+        proc = subprocess.Popen([sys.executable, 'train.py'] + argv, cwd=ROOT, stdout=out, stderr=out,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        log_path = str(prefix) + '-metrics.jsonl'
+        deadline = time.time() + 120
+        while proc.poll() is None and time.time() < deadline and len(read_log(log_path)) < 6:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    stderr = output.read_text()
     assert proc.returncode == 130, stderr[-2000:]
     meta = load_meta(str(prefix), 0)
     train_records = split(read_log(log_path))[0]

@@ -18,6 +18,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 
 import numpy as np
@@ -31,6 +33,44 @@ BEST_AP, BEST_LOSS = '-best-ap', '-best-loss'  # suffixes of the best checkpoint
 
 class EarlyStop(Exception):
     """Raised from ``epoch_end`` when the validation AP stopped improving."""
+
+
+class StopOnCtrlC:
+    """Turns Ctrl-C (SIGINT) into a KeyboardInterrupt at the end of a batch or epoch.
+
+    MXNet runs parts of ``Module.update`` as callbacks from C, where a KeyboardInterrupt is printed
+    and dropped, so a plain Ctrl-C can be lost. While installed, the first Ctrl-C only sets a flag
+    (the trainer then saves a resumable checkpoint and stops at the next ``batch_end`` /
+    ``epoch_end``); a second one interrupts at once. Nothing changes where SIGINT is ignored (a
+    background job of a non-interactive shell) or outside the main thread.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def install(self):
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def restore(self):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _on_sigint(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning('Ctrl-C: stopping after this batch with a resumable checkpoint (Ctrl-C again to stop now)')
+
+    def batch_end(self, trainer):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    epoch_end = batch_end
 
 
 def add_arguments(parser):

@@ -184,3 +184,26 @@ def test_a_cut_last_line_is_ignored_and_a_bad_line_named(tmp_path):
     path.write_text('{"kind": "train", "step": 1}\n{"kind": \n{"kind": "train", "step": 3}\n')
     with pytest.raises(ValueError, match='m.jsonl:2'):
         read_log(str(path))
+
+
+def test_ctrl_c_stops_at_the_next_batch_end_then_at_once():
+    import os
+    import signal
+
+    from rcnn.core.callback import StopOnCtrlC
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        pytest.skip('SIGINT is ignored in this process')
+    before = signal.getsignal(signal.SIGINT)
+    stopper = StopOnCtrlC().install()
+    try:
+        stopper.batch_end(None)  # no Ctrl-C yet: nothing happens
+        os.kill(os.getpid(), signal.SIGINT)  # the first one only asks
+        assert stopper.requested
+        with pytest.raises(KeyboardInterrupt):
+            stopper.batch_end(None)
+        with pytest.raises(KeyboardInterrupt):  # the second one interrupts at once
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        stopper.restore()
+    assert signal.getsignal(signal.SIGINT) is before
