@@ -5,6 +5,9 @@ when there are none) and, with ``--kvstore dist_sync``, over machines started wi
 variables (each worker reads its own shard of the data; rank 0 writes the checkpoints).
 Checkpoints hold the clean test graph: ``<prefix>-<epoch>`` after each epoch and ``<prefix>-0000``
 as the latest (what test.py loads by default), with optimizer state for ``--resume``.
+Every run writes ``<prefix>-metrics.jsonl``; ``--val_every N --val_path DIR`` adds validation AP,
+``<prefix>-best-ap`` / ``<prefix>-best-loss`` checkpoints, ``<prefix>-curves.png`` and
+``--early_stop K`` (see :mod:`rcnn.core.callback`).
 """
 import argparse
 import logging
