@@ -5,6 +5,9 @@ when there are none) and, with ``--kvstore dist_sync``, over machines started wi
 variables (each worker reads its own shard of the data; rank 0 writes the checkpoints).
 Checkpoints hold the clean test graph: ``<prefix>-<epoch>`` after each epoch and ``<prefix>-0000``
 as the latest (what test.py loads by default), with optimizer state for ``--resume``.
+Every run writes ``<prefix>-metrics.jsonl``; ``--val_every N --val_path DIR`` adds validation AP,
+``<prefix>-best-ap`` / ``<prefix>-best-loss`` checkpoints, ``<prefix>-curves.png`` and
+``--early_stop K`` (see :mod:`rcnn.core.callback`).
 """
 import argparse
 import logging
@@ -17,6 +20,7 @@ import mxnet as mx
 import numpy as np
 
 from rcnn.config import config, default, generate_config
+from rcnn.core import callback
 from rcnn.core.loader import CropLoader
 from rcnn.core.metric import get_train_metrics
 from rcnn.core.module import LATEST, Trainer, TrainingDiverged
@@ -61,6 +65,7 @@ def parse_args(argv=None):
     parser.add_argument('--workers', type=int, default=config.NUM_CPU, help='data worker processes (0: none)')
     parser.add_argument('--resume', action='store_true', help='continue from <prefix>-0000 with its optimizer state')
     parser.add_argument('--seed', type=int, default=None, help='seed of numpy, MXNet and the data order')
+    callback.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -115,7 +120,8 @@ def seed_everything(seed):
     mx.random.seed(seed)
 
 
-def train_net(args):
+def train_net(args, callbacks=()):
+    """Train as ``args`` say; ``callbacks`` are passed to ``Trainer.fit`` after the monitor."""
     config.TRAIN.BATCH_IMAGES = args.batch_images
     config.SCALES = [(args.image_size, args.image_size)]
     if args.seed is not None:
@@ -165,13 +171,21 @@ def train_net(args):
     trainer.init(arg_params, aux_params, optimizer, states_file)
     log.info('%d images, %d batches of %d per epoch; lr %g, steps at epochs %s (iterations %s)',
              len(roidb), iters_per_epoch, batch_size, args.lr, step_epochs, scheduler.step_iters)
+    monitor = callback.build_monitor(args, trainer, batch_size, config,
+                                     ctx_id=ctx[0].device_id if ctx[0].device_type == 'gpu' else -1)
+    ctrl_c = callback.StopOnCtrlC().install()
     try:
-        trainer.fit(train_data, get_train_metrics(), end_epoch=args.end_epoch,
-                    end_step=scheduler.step_iters[-1], skip_batches=skip, frequent=args.frequent)
+        trainer.fit(train_data, get_train_metrics(log_loss=True), end_epoch=args.end_epoch,
+                    end_step=scheduler.step_iters[-1], skip_batches=skip, frequent=args.frequent,
+                    callbacks=[monitor, ctrl_c, *callbacks])
     except TrainingDiverged as err:
         sys.exit('error: %s' % err)
+    except callback.EarlyStop as stop:
+        log.info('early stop: %s', stop)
     finally:
+        ctrl_c.restore()
         train_data.close()
+        monitor.close(trainer)
     log.info('finished at epoch %d, step %d: %s-%04d holds the final weights', trainer.epoch, trainer.step,
              args.prefix, LATEST)
     return trainer

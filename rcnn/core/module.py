@@ -16,6 +16,7 @@ import mxnet as mx
 from tqdm import tqdm
 
 from ..utils.checkpoint import save_checkpoint
+from .metric import summarize_metrics
 
 log = logging.getLogger(__name__)
 LATEST = 0  # checkpoint epoch number that always holds the latest weights (test.py's default)
@@ -70,12 +71,13 @@ class Trainer:
         if states_file is not None:
             self.module.load_optimizer_states(states_file)
 
-    def save(self, epoch, prefix=None, with_states=True):
-        """Checkpoint the current weights as ``<prefix>-<epoch>`` (no-op unless the writer)."""
+    def save(self, epoch, prefix=None, with_states=True, meta=None):
+        """Checkpoint the current weights as ``<prefix>-<epoch>`` (no-op unless the writer);
+        ``meta`` adds entries to the JSON written beside it."""
         if not self.is_writer:
             return
         arg_params, aux_params = self.module.get_params()
-        meta = dict(self.extra_meta, epoch=self.epoch, step=self.step,
+        meta = dict(self.extra_meta, **(meta or {}), epoch=self.epoch, step=self.step,
                     batch_in_epoch=self.batch_in_epoch, metrics=self.metric_values,
                     command=' '.join(sys.argv), time=time.strftime('%Y-%m-%d %H:%M:%S'))
         can_save_states = with_states and getattr(self.kvstore, 'type', '').find('dist') < 0
@@ -112,7 +114,8 @@ class Trainer:
                 self.batch_in_epoch = 0
                 tic = time.time()
                 bar = tqdm(total=getattr(train_iter, 'num_batches', None), initial=skip_batches,
-                           desc='epoch %d' % self.epoch, unit='batch', leave=False, disable=None)
+                           desc='epoch %d' % self.epoch, unit='img', unit_scale=batch_size, leave=False,
+                           disable=None)
                 for batch in train_iter:
                     if self.batch_in_epoch < skip_batches:
                         self.batch_in_epoch += 1
@@ -125,13 +128,13 @@ class Trainer:
                     self.batch_in_epoch += 1
                     self.metric_values = dict(metric.get_name_value())
                     bar.update(1)
-                    bar.set_postfix({k: '%.3f' % v for k, v in list(self.metric_values.items())[:4]})
+                    bar.set_postfix_str('step %d %s' % (self.step, summarize_metrics(self.metric_values)))
                     if self.batch_in_epoch % frequent == 0:
                         speed = frequent * batch_size / max(time.time() - tic, 1e-9)
                         tic = time.time()
                         log.info('Epoch[%d] Batch[%d] Step[%d] Speed: %.2f samples/sec lr=%g %s', self.epoch,
                                  self.batch_in_epoch, self.step, speed, self.learning_rate,
-                                 ' '.join('%s=%.4f' % kv for kv in self.metric_values.items()))
+                                 summarize_metrics(self.metric_values, per_stride=True))
                     for callback in callbacks:
                         getattr(callback, 'batch_end', lambda t: None)(self)
                     if end_step is not None and self.step >= end_step:
@@ -143,7 +146,7 @@ class Trainer:
                 self.save(self.epoch)
                 self.save(LATEST)
                 log.info('Epoch[%d] done: %s; saved %s-%04d', self.epoch - 1,
-                         ' '.join('%s=%.4f' % kv for kv in self.metric_values.items()), self.prefix, self.epoch)
+                         summarize_metrics(self.metric_values, per_stride=True), self.prefix, self.epoch)
                 for callback in callbacks:
                     getattr(callback, 'epoch_end', lambda t: None)(self)
         except KeyboardInterrupt:

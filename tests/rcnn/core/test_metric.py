@@ -1,7 +1,11 @@
+import math
+
 import mxnet as mx
 import numpy as np
+import pytest
 
-from rcnn.core.metric import RPNAccMetric, RPNL1LossMetric, get_train_metrics
+from rcnn.core.metric import (RPNAccMetric, RPNL1LossMetric, RPNLogLossMetric, get_train_metrics,
+                              summarize_metrics, training_loss)
 
 
 def test_accuracy_overall_background_and_faces(rng):
@@ -52,3 +56,29 @@ def test_train_metrics_follow_the_graph_outputs(mnet_config):
     metrics.update([], outputs)
     values = dict(zip(*metrics.get()))
     assert values['RPNAcc_s8'] == 1.0 and values['RPNL1Loss_s16'] == 4.0 and values['RPNLandMarkL1Loss_s32'] == 30.0
+
+
+def test_log_loss_over_labelled_anchors(rng):
+    prob = rng.random((2, 2, 9)).astype(np.float32) + 0.05
+    prob /= prob.sum(axis=1, keepdims=True)
+    label = rng.integers(-1, 2, (2, 9)).astype(np.float32)
+    metric = RPNLogLossMetric(0, 1, name='cls')
+    metric.update([], [mx.nd.array(prob), mx.nd.array(label)])
+    losses = [-math.log(prob[b, int(label[b, p]), p]) for b in range(2) for p in range(9) if label[b, p] != -1]
+    assert metric.get()[0] == 'cls'
+    assert metric.get()[1] == pytest.approx(sum(losses) / len(losses), rel=1e-5)
+
+
+def test_log_loss_metrics_are_optional(mnet_config):
+    names = get_train_metrics(log_loss=True).get()[0]
+    assert names[:4] == ['RPNAcc_s32', 'RPNAcc_s32_BG', 'RPNAcc_s32_FG', 'RPNLogLoss_s32']
+    assert len(names) == 18
+
+
+def test_summary_and_training_loss():
+    values = {'RPNAcc_s32': 0.9, 'RPNAcc_s32_BG': 0.5, 'RPNLogLoss_s32': 0.25, 'RPNL1Loss_s32': float('nan'),
+              'RPNAcc_s8': 0.7, 'RPNLogLoss_s8': 0.5, 'RPNL1Loss_s8': 0.125, 'RPNLandMarkL1Loss_s8': 1.0}
+    assert summarize_metrics(values) == 'acc 0.800 cls 0.375 box 0.125 lmk 1.000'
+    assert summarize_metrics(values, per_stride=True) == 'acc 0.900/0.700 cls 0.250/0.500 box nan/0.125 lmk 1.000'
+    assert training_loss(values) == 0.25 + 0.5 + 0.125 + 1.0
+    assert math.isnan(training_loss({'RPNAcc_s8': 0.7}))

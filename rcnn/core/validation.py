@@ -1,0 +1,115 @@
+"""Validation AP during training: the detector on the weights being trained, scored by our evaluator.
+
+The validation split is any folder in the RetinaFace layout (``<val>/label.txt`` with
+``# <relative image path>`` lines and ``<val>/images/``), e.g. ``data/retinaface/val``. With the
+official WIDER ``.mat`` ground truth the AP is the WIDER one (easy / medium / hard); without it
+every ``label.txt`` box counts and the AP is at IoU 0.5 (setting ``all``). The value to select
+checkpoints by is the mean over the settings.
+"""
+import logging
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from ..tools.widerface_eval import evaluate, image_key, load_ground_truth, load_label_txt
+from ..utils.checkpoint import save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def list_images(val_path):
+    """``[(key, image path)]`` of the ``# <relative path>`` lines of ``<val_path>/label.txt``, in
+    file order; key is ``'<event>/<image>'`` as the evaluator names images."""
+    label_file = os.path.join(val_path, 'label.txt')
+    if not os.path.isfile(label_file):
+        raise FileNotFoundError('validation split %s has no label.txt (expected the RetinaFace layout: '
+                                '<val>/label.txt and <val>/images/)' % val_path)
+    images = []
+    with open(label_file) as f:
+        for line in f:
+            if line.startswith('#'):
+                relative = line[1:].strip()
+                images.append((image_key(relative), os.path.join(val_path, 'images', relative)))
+    if not images:
+        raise ValueError('%s lists no images ("# <path>" lines)' % label_file)
+    return images
+
+
+def detector_preset(cfg):
+    """The :mod:`retinaface` network preset whose anchors and pixel normalisation are those of the
+    training configuration ``cfg`` (``RPN_ANCHOR_CFG``, ``PIXEL_MEANS``, ``PIXEL_STDS``)."""
+    from retinaface import NETWORKS, anchor_config
+
+    def anchors(anchor_cfg):
+        return {int(s): (tuple(float(v) for v in a['SCALES']), tuple(float(v) for v in a['RATIOS']))
+                for s, a in anchor_cfg.items()}
+
+    want = anchors(cfg.RPN_ANCHOR_CFG)
+    means = np.asarray(cfg.PIXEL_MEANS, np.float64)[::-1]  # RGB in the config, BGR in the presets
+    stds = np.asarray(cfg.PIXEL_STDS, np.float64)[::-1]
+    for name, (_, _, preset_means, preset_stds) in NETWORKS.items():
+        if (anchors(anchor_config(name)) == want and cfg.PIXEL_SCALE == 1.0
+                and np.allclose(means, preset_means or 0.0, atol=1e-3)
+                and np.allclose(stds, preset_stds or 1.0, atol=1e-3)):
+            return name
+    raise ValueError('no detector preset in retinaface.NETWORKS has the anchors %s and pixel means %s / stds %s '
+                     'of this configuration; validation needs one' % (want, cfg.PIXEL_MEANS, cfg.PIXEL_STDS))
+
+
+class Validator:
+    """Detects faces on the validation images with given weights and returns their AP.
+
+    :param val_path: folder with ``label.txt`` and ``images/``
+    :param gt_dir: folder of the official WIDER ``.mat`` files, or None to score against label.txt
+    :param network: detector preset (see :func:`detector_preset`)
+    :param scale: factor the images are resized by before detection
+    :param threshold: lowest face score kept (low, so that the precision-recall curve is complete)
+    :param max_images: score only the first N images (0: all)
+    :param ctx_id: GPU id of the detector, -1 for the CPU
+    """
+
+    def __init__(self, val_path, gt_dir=None, network='net3', scale=1.0, threshold=0.02, max_images=0,
+                 ctx_id=-1):
+        self.images = list_images(val_path)
+        if max_images:
+            self.images = self.images[:max_images]
+        self.ground_truth = (load_ground_truth(gt_dir) if gt_dir
+                             else load_label_txt(os.path.join(val_path, 'label.txt')))
+        # score only the images detected on when they are a part of the ground truth's
+        self.partial = not set(self.ground_truth.keys) <= {key for key, _ in self.images}
+        self.protocol = 'official' if gt_dir else 'python'
+        self.network, self.scale, self.threshold, self.ctx_id = network, scale, threshold, ctx_id
+
+    def detections(self, symbol, arg_params, aux_params):
+        """``{key: (N, 5) [x1, y1, x2, y2, score]}`` of the detector on the given weights.
+
+        :param symbol: the clean test graph; ``arg_params`` / ``aux_params``: {name: NDArray}
+        """
+        from retinaface import RetinaFace, read_image
+
+        folder = tempfile.mkdtemp(prefix='retinaface-val-')
+        try:
+            prefix = os.path.join(folder, 'val')
+            save_checkpoint(prefix, 0, symbol, arg_params, aux_params)
+            detector = RetinaFace(prefix, 0, ctx_id=self.ctx_id, network=self.network)
+        finally:
+            shutil.rmtree(folder)
+        predictions = {}
+        for key, path in tqdm(self.images, desc='validation', unit='img', leave=False, disable=None):
+            faces, _ = detector.detect(read_image(path), self.threshold, scales=[self.scale])
+            predictions[key] = faces[:, :5]
+        return predictions
+
+    def __call__(self, symbol, arg_params, aux_params):
+        """``{'ap': mean AP, 'settings': {'easy': ap, ...} or {'all': ap}, 'images', 'seconds'}``."""
+        tic = time.time()
+        predictions = self.detections(symbol, arg_params, aux_params)
+        per_setting = evaluate(predictions, self.ground_truth, protocol=self.protocol, box_format='xyxy',
+                               only_predicted_images=self.partial)
+        per_setting = {k: float(v) for k, v in per_setting.items()}
+        return {'ap': float(np.mean(list(per_setting.values()))), 'settings': per_setting,
+                'images': len(predictions), 'seconds': round(time.time() - tic, 2)}
