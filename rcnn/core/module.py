@@ -8,6 +8,7 @@ a progress bar per epoch, and callbacks for validation and logging.
 """
 import logging
 import math
+import shlex
 import sys
 import time
 import warnings
@@ -79,7 +80,7 @@ class Trainer:
         arg_params, aux_params = self.module.get_params()
         meta = dict(self.extra_meta, **(meta or {}), epoch=self.epoch, step=self.step,
                     batch_in_epoch=self.batch_in_epoch, metrics=self.metric_values,
-                    command=' '.join(sys.argv), time=time.strftime('%Y-%m-%d %H:%M:%S'))
+                    command=shlex.join(sys.argv), time=time.strftime('%Y-%m-%d %H:%M:%S'))
         can_save_states = with_states and getattr(self.kvstore, 'type', '').find('dist') < 0
         save_checkpoint(prefix or self.prefix, epoch, self.test_symbol, arg_params, aux_params,
                         meta=meta, save_states=self.module.save_optimizer_states if can_save_states else None)
