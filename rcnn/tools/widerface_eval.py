@@ -494,12 +494,11 @@ def main(argv=None):
     except (PredictionFormatError, FileNotFoundError) as error:
         sys.exit('error: %s' % error)
     if missing:
-        print('%d of %d prediction files are missing (counted as images without detections):'
-              % (len(missing), len(ground_truth.keys)), file=sys.stderr)
-        for key in missing[:20]:
-            print('  %s' % os.path.join(args.pred, key + '.txt'), file=sys.stderr)
+        listed = ['  ' + os.path.join(args.pred, key + '.txt') for key in missing[:20]]
         if len(missing) > 20:
-            print('  ... and %d more' % (len(missing) - 20), file=sys.stderr)
+            listed.append('  ... and %d more' % (len(missing) - 20))
+        logger.warning('%d of %d prediction files are missing (counted as images without detections):\n%s',
+                       len(missing), len(ground_truth.keys), '\n'.join(listed))
         if args.strict:
             sys.exit('error: missing prediction files (--strict)')
     curves, _ = compute_pr_curves(predictions, ground_truth, args.protocol)
