@@ -38,3 +38,12 @@ def random_boxes(rng, n, size=200.0, max_side=60.0):
     w[rng.random(n) < 0.1] = 0
     h[rng.random(n) < 0.1] = -1
     return np.stack([x1, y1, x1 + w, y1 + h], axis=1)
+
+
+def encode_box_loop(anchor, gt):
+    """(dx, dy, dw, dh) moving one anchor onto one box, inclusive "+1" widths."""
+    aw, ah = anchor[2] - anchor[0] + 1, anchor[3] - anchor[1] + 1
+    ax, ay = anchor[0] + 0.5 * (aw - 1), anchor[1] + 0.5 * (ah - 1)
+    gw, gh = gt[2] - gt[0] + 1, gt[3] - gt[1] + 1
+    gx, gy = gt[0] + 0.5 * (gw - 1), gt[1] + 0.5 * (gh - 1)
+    return [(gx - ax) / aw, (gy - ay) / ah, np.log(gw / aw), np.log(gh / ah)]

@@ -22,15 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rcnn.tools.onnx_export import (export_onnx, max_differences, mxnet_outputs,  # noqa: E402
                                     onnxruntime_outputs)
+from rcnn.utils.cli import parse_size  # noqa: E402
 from retinaface import NETWORKS, RetinaFace, read_image  # noqa: E402
-
-
-def parse_size(text):
-    try:
-        height, width = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError('--size must look like 480x640 (height x width), got %r' % text)
-    return height, width
 
 
 def test_tensor(args, detector):

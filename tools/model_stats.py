@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rcnn.config import config, generate_config  # noqa: E402
+from rcnn.utils.cli import parse_size  # noqa: E402
 from symbol import NETWORKS, get_symbol  # noqa: E402
 
 
@@ -96,14 +97,6 @@ def init_params(sym, data_shape=(1, 3, 640, 640), seed=0):
     args = {name: params[name] for name in sym.list_arguments() if name in params}
     aux = {name: params[name] for name in sym.list_auxiliary_states()}
     return args, aux
-
-
-def parse_size(text):
-    try:
-        height, width = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError('--size must look like 640x640 (height x width), got %r' % text)
-    return height, width
 
 
 def main(argv=None):

@@ -485,6 +485,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def format_report(curves, protocol, num_images, source):
+    """The command line's result: a title line, then one ``<setting> <AP in %>`` line per setting."""
+    lines = ['WIDER FACE AP (%s protocol, %d images, %s)' % (protocol, num_images, source)]
+    lines += ['%-7s %7.4f' % (setting, 100 * curve.ap) for setting, curve in curves.items()]
+    return '\n'.join(lines)
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
@@ -502,16 +509,14 @@ def main(argv=None):
         if args.strict:
             sys.exit('error: missing prediction files (--strict)')
     curves, _ = compute_pr_curves(predictions, ground_truth, args.protocol)
-    print('WIDER FACE AP (%s protocol, %d images, %s)'
-          % (args.protocol, len(ground_truth.keys), args.pred))
-    for setting, curve in curves.items():
-        print('%-7s %7.4f' % (setting, 100 * curve.ap))
+    lines = [format_report(curves, args.protocol, len(ground_truth.keys), args.pred)]
     if args.plot:
         plot_pr_curves(curves, args.plot, 'WIDER FACE PR curves (%s protocol)' % args.protocol)
-        print('PR curves plotted to %s' % args.plot)
+        lines.append('PR curves plotted to %s' % args.plot)
     if args.curves:
         save_curves(curves, args.curves, args.protocol)
-        print('PR curves written to %s' % args.curves)
+        lines.append('PR curves written to %s' % args.curves)
+    sys.stdout.write('\n'.join(lines) + '\n')
 
 
 if __name__ == '__main__':

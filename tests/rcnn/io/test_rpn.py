@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from rcnn.io.rpn import AA, assign_anchor_fpn
-from tests.reference import iou_loop
+from tests.reference import encode_box_loop, iou_loop
 
 STRIDES = (32, 16, 8)
 SCALES = {32: (32, 16), 16: (8, 4), 8: (2, 1)}  # RAC_SSH: anchor side 16 * scale, 2 per cell
@@ -18,14 +18,6 @@ def anchor_loop(stride, h, w, a):
     half = (16 * SCALES[stride][a] - 1) / 2.0
     cx, cy = 7.5 + w * stride, 7.5 + h * stride
     return [cx - half, cy - half, cx + half, cy + half]
-
-
-def encode_box_loop(anchor, gt):
-    aw, ah = anchor[2] - anchor[0] + 1, anchor[3] - anchor[1] + 1
-    ax, ay = anchor[0] + 0.5 * (aw - 1), anchor[1] + 0.5 * (ah - 1)
-    gw, gh = gt[2] - gt[0] + 1, gt[3] - gt[1] + 1
-    gx, gy = gt[0] + 0.5 * (gw - 1), gt[1] + 0.5 * (gh - 1)
-    return [(gx - ax) / aw, (gy - ay) / ah, np.log(gw / aw), np.log(gh / ah)]
 
 
 def encode_points_loop(anchor, points):

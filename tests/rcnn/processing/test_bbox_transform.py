@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from rcnn.processing import bbox_transform as bt
-from tests.reference import overlaps_loop, random_boxes
+from tests.reference import encode_box_loop, overlaps_loop, random_boxes
 
 OVERLAP_FUNCS = [bt.bbox_overlaps, bt.bbox_overlaps_py]
 
@@ -32,20 +32,12 @@ def test_overlaps_edge_cases(overlaps):
     assert overlaps(np.array([[0, 0, 9, 9, 0.7]]), np.array([[0, 0, 4, 9, 1]]))[0, 0] == pytest.approx(0.5)
 
 
-def encode_loop(anchor, gt):
-    aw, ah = anchor[2] - anchor[0] + 1, anchor[3] - anchor[1] + 1
-    ax, ay = anchor[0] + 0.5 * (aw - 1), anchor[1] + 0.5 * (ah - 1)
-    gw, gh = gt[2] - gt[0] + 1, gt[3] - gt[1] + 1
-    gx, gy = gt[0] + 0.5 * (gw - 1), gt[1] + 0.5 * (gh - 1)
-    return [(gx - ax) / aw, (gy - ay) / ah, np.log(gw / aw), np.log(gh / ah)]
-
-
 def test_nonlinear_transform_equals_formula_and_pred_inverts_it(rng):
     anchors = random_boxes(rng, 100) + [0, 0, 5, 5]
     gt = random_boxes(rng, 100) + [0, 0, 3, 3]
     gt_with_class = np.hstack([gt, np.ones((100, 1))])
     targets = bt.nonlinear_transform(anchors, gt_with_class)
-    expected = np.array([encode_loop(a, g) for a, g in zip(anchors, gt)])
+    expected = np.array([encode_box_loop(a, g) for a, g in zip(anchors, gt)])
     np.testing.assert_allclose(targets, expected, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(bt.nonlinear_pred(anchors, targets), gt, rtol=1e-9, atol=1e-7)
 
