@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from rcnn.processing.nms import cpu_nms_wrapper
-from retinaface import RetinaFace
+from rcnn.core.detector import RetinaFace
 
 log = logging.getLogger(__name__)
 

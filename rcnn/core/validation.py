@@ -42,7 +42,7 @@ def list_images(val_path):
 def detector_preset(cfg):
     """The :mod:`retinaface` network preset whose anchors and pixel normalisation are those of the
     training configuration ``cfg`` (``RPN_ANCHOR_CFG``, ``PIXEL_MEANS``, ``PIXEL_STDS``)."""
-    from retinaface import NETWORKS, anchor_config
+    from .detector import NETWORKS, anchor_config
 
     def anchors(anchor_cfg):
         return {int(s): (tuple(float(v) for v in a['SCALES']), tuple(float(v) for v in a['RATIOS']))
@@ -89,7 +89,7 @@ class Validator:
 
         :param symbol: the clean test graph; ``arg_params`` / ``aux_params``: {name: NDArray}
         """
-        from retinaface import RetinaFace, read_image
+        from rcnn.core.detector import RetinaFace, read_image
 
         folder = tempfile.mkdtemp(prefix='retinaface-val-')
         try:
