@@ -13,16 +13,55 @@ Inputs: ``cls_score`` (B, 2, A*H*W) (channel 0 background, 1 face; anchor order 
 the kept positives, in (h, w, a) order so that tiling it 4 or 10 times and transposing gives the
 (B, 4A, H*W) / (B, 10A, H*W) layout of the box and landmark weights; ``valid_count`` (B, 1), the
 number of kept positives. No gradient flows through it.
+
+Mode 0 draws from a numpy Generator of its own per operator (stride and device), never from
+numpy's global state: :func:`seed_rng` seeds them all, and :func:`rng_state` / :func:`set_rng_state`
+save and restore them, so that a resumed training draws what the uninterrupted one would.
 """
+import zlib
+
 import mxnet as mx
 import numpy as np
 
+_rng_seed = None  # base seed of the operators' generators (None: from the operating system)
+_rngs = {}  # operator key ('<prefix>_stride<S>@<device>') -> numpy Generator
 
-def ohem_labels(fg_score, labels, batch_size, fg_fraction, mode=1, rng=np.random):
+
+def seed_rng(seed):
+    """Seed the generator of every OHEM operator from ``seed`` (None: fresh entropy), dropping
+    those drawn so far."""
+    global _rng_seed
+    _rng_seed = seed
+    _rngs.clear()
+
+
+def operator_rng(key):
+    """The Generator of the operator named ``key``, created from the base seed and the key."""
+    if key not in _rngs:
+        seed = None if _rng_seed is None else [int(_rng_seed), zlib.crc32(key.encode())]
+        _rngs[key] = np.random.default_rng(seed)
+    return _rngs[key]
+
+
+def rng_state():
+    """JSON-serialisable state of every operator's generator (what :func:`set_rng_state` takes)."""
+    return {'seed': _rng_seed, 'generators': {key: rng.bit_generator.state for key, rng in _rngs.items()}}
+
+
+def set_rng_state(state):
+    """Restore the generators saved by :func:`rng_state`."""
+    seed_rng(state['seed'])
+    for key, bit_state in state['generators'].items():
+        operator_rng(key).bit_generator.state = bit_state
+
+
+def ohem_labels(fg_score, labels, batch_size, fg_fraction, mode=1, rng=None):
     """Sampled labels of one image: fg_score (N,) face minus background score, labels (N,) in {1, 0, -1}.
 
-    Returns a new (N,) float32 array (see the module docstring for the rule).
+    Returns a new (N,) float32 array (see the module docstring for the rule); mode 0 draws from
+    ``rng`` (a numpy Generator; default: a fresh one).
     """
+    rng = np.random.default_rng() if rng is None else rng
     labels = np.array(labels, dtype=np.float32)
     num_fg = int(fg_fraction * batch_size)
     fg_inds = np.where(labels > 0)[0]
@@ -53,8 +92,9 @@ def ohem_labels(fg_score, labels, batch_size, fg_fraction, mode=1, rng=np.random
 class RPNFPNOHEM3Operator(mx.operator.CustomOp):
     """See the module docstring."""
 
-    def __init__(self, num_anchors, batch_size, fg_fraction, ohem_mode):
+    def __init__(self, num_anchors, batch_size, fg_fraction, ohem_mode, rng_key=''):
         super(RPNFPNOHEM3Operator, self).__init__()
+        self.rng_key = rng_key
         self.num_anchors = num_anchors
         self.batch_size = batch_size
         self.fg_fraction = fg_fraction
@@ -69,7 +109,8 @@ class RPNFPNOHEM3Operator(mx.operator.CustomOp):
         valid_count = np.zeros((batch, 1), dtype=np.float32)
         for i in range(batch):
             fg_score = cls_score[i, 1] - cls_score[i, 0]
-            labels[i] = ohem_labels(fg_score, labels_in[i], self.batch_size, self.fg_fraction, self.mode)
+            labels[i] = ohem_labels(fg_score, labels_in[i], self.batch_size, self.fg_fraction, self.mode,
+                                    operator_rng(self.rng_key))
             positive = labels[i].reshape(self.num_anchors, -1).T.reshape(-1) > 0  # (a, h, w) -> (h, w, a)
             anchor_weight[i, positive, 0] = 1.0
             valid_count[i, 0] = np.sum(positive)
@@ -110,7 +151,8 @@ class RPNFPNOHEM3Prop(mx.operator.CustomOpProp):
         return in_shape, [labels_shape, [labels_shape[0], labels_shape[1], 1], [labels_shape[0], 1]]
 
     def create_operator(self, ctx, shapes, dtypes):
-        return RPNFPNOHEM3Operator(self.num_anchors, self.batch_size, self.fg_fraction, self.ohem_mode)
+        return RPNFPNOHEM3Operator(self.num_anchors, self.batch_size, self.fg_fraction, self.ohem_mode,
+                                   rng_key='%s_stride%d@%s' % (self.prefix, self.stride, ctx))
 
     def declare_backward_dependency(self, out_grad, in_data, out_data):
         return []

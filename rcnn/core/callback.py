@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from ..utils.checkpoint import load_meta
+from ..utils.cli import UserError, number
 from .metric import LOSS_NAMES, SHORT_NAMES, by_kind, training_loss
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class StopOnCtrlC:
 def add_arguments(parser):
     """The monitoring options of ``train.py``."""
     group = parser.add_argument_group('validation and monitoring')
-    group.add_argument('--val_every', type=int, default=0,
+    group.add_argument('--val_every', type=number(0, kind=int), default=0,
                        help='validate every N epochs (0: never); needs --val_path')
     group.add_argument('--val_path', default=None,
                        help='validation split in the RetinaFace layout (label.txt + images/), '
@@ -84,10 +85,11 @@ def add_arguments(parser):
     group.add_argument('--val_gt', default=None,
                        help="folder of WIDER's .mat ground truth (easy/medium/hard AP); "
                             'default: AP at IoU 0.5 against the label.txt boxes')
-    group.add_argument('--val_scale', type=float, default=1.0, help='resize factor of the validation images')
-    group.add_argument('--val_threshold', type=float, default=0.02, help='lowest face score kept in validation')
-    group.add_argument('--val_max_images', type=int, default=0, help='validate on the first N images (0: all)')
-    group.add_argument('--early_stop', type=int, default=0,
+    group.add_argument('--val_scale', type=number(0, low_open=True), default=1.0,
+                       help='resize factor of the validation images')
+    group.add_argument('--val_threshold', type=number(0, 1), default=0.02, help='lowest face score kept in validation')
+    group.add_argument('--val_max_images', type=number(0, kind=int), default=0, help='validate on the first N images (0: all)')
+    group.add_argument('--early_stop', type=number(0, kind=int), default=0,
                        help='stop after K validations without a better AP (0: never)')
     group.add_argument('--no_tensorboard', action='store_true', help='do not write TensorBoard events')
     return group
@@ -353,6 +355,18 @@ class TrainingMonitor:
             self.writer.close()
 
 
+def check_arguments(args):
+    """UserError when the monitoring options of :func:`add_arguments` do not fit together."""
+    if args.val_every > 0 and not args.val_path:
+        raise UserError('--val_every needs --val_path (a folder with label.txt and images/, '
+                        'e.g. data/retinaface/val)')
+    if args.val_every > 0 and not os.path.isfile(os.path.join(args.val_path, 'label.txt')):
+        raise UserError('--val_path %s holds no label.txt (a split in the RetinaFace layout: label.txt and '
+                        'images/)' % args.val_path)
+    if args.early_stop and not args.val_every:
+        raise UserError('--early_stop needs validation (--val_every N --val_path DIR)')
+
+
 def build_monitor(args, trainer, batch_size, cfg, ctx_id=-1):
     """The :class:`TrainingMonitor` of ``train.py``'s options (see :func:`add_arguments`).
 
@@ -360,20 +374,16 @@ def build_monitor(args, trainer, batch_size, cfg, ctx_id=-1):
     :param cfg: the training configuration (anchors and pixel normalisation of the detector)
     :param ctx_id: device of the validation detector: GPU id, or -1 for the CPU
     """
+    check_arguments(args)
     validator = None
     if args.val_every > 0:
-        if not args.val_path:
-            raise SystemExit('error: --val_every needs --val_path (a folder with label.txt and images/, '
-                             'e.g. data/retinaface/val)')
         from .validation import Validator, detector_preset
         validator = Validator(args.val_path, gt_dir=args.val_gt, network=detector_preset(cfg),
                               scale=args.val_scale, threshold=args.val_threshold,
                               max_images=args.val_max_images, ctx_id=ctx_id)
         log.info('validating every %d epochs on %d images of %s', args.val_every, len(validator.images),
                  args.val_path)
-    elif args.early_stop:
-        raise SystemExit('error: --early_stop needs validation (--val_every N --val_path DIR)')
     return TrainingMonitor(args.prefix, batch_size, frequent=args.frequent, validator=validator,
                            val_every=args.val_every, early_stop=args.early_stop,
-                           resume_step=trainer.step if args.resume else None, config=cfg,
+                           resume_step=trainer.step if args.resume is not None else None, config=cfg,
                            tensorboard=not args.no_tensorboard, is_writer=trainer.is_writer)

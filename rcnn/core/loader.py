@@ -57,10 +57,13 @@ class CropLoader(mx.io.DataIter):
     :param prefetch: batches made ahead (default num_workers + 1)
     :param seed: base seed of the augmentation (default: drawn from numpy.random)
     :param num_parts, part_index: use only images ``part_index::num_parts`` (distributed training)
+    :param first_epoch: number of the epoch the loader starts ready for (a resumed training's
+        epoch: epoch ``e`` has the same order and augmentation whether or not a run was resumed)
     """
 
     def __init__(self, feat_sym, roidb, batch_size=1, shuffle=False, ctx=None, work_load_list=None,
-                 aspect_grouping=False, num_workers=None, prefetch=None, seed=None, num_parts=1, part_index=0):
+                 aspect_grouping=False, num_workers=None, prefetch=None, seed=None, num_parts=1, part_index=0,
+                 first_epoch=0):
         super().__init__(batch_size)
         if config.HEAD_BOX or config.CASCADE > 0:
             raise NotImplementedError('HEAD_BOX and CASCADE targets are not supported by this loader')
@@ -89,7 +92,7 @@ class CropLoader(mx.io.DataIter):
         if num_workers > 0:
             num_slots = max(2, num_workers + 1) if prefetch is None else max(1, prefetch)
             self.pool = WorkerPool(roidb, self.feat_shapes, self.shapes, num_workers, num_slots)
-        self.epoch = -1
+        self.epoch = first_epoch - 1
         self.reset()
 
     @property

@@ -5,6 +5,10 @@ around it: the original's lr schedule from the global step, checkpoints of the c
 (``<prefix>-<epoch>`` after each epoch and ``<prefix>-0000`` as the latest, with optimizer state
 and a meta JSON for ``--resume``), a save on Ctrl-C, a clear stop when a loss becomes NaN,
 a progress bar per epoch, and callbacks for validation and logging.
+
+The optimizer state is saved as arrays, never pickled: the updater's state of each parameter
+(an NDArray, a tuple of them, or None) goes to the ``.states`` NDArray file as ``state:<n>`` /
+``state:<n>:<k>``, and the layout and update counters to the meta JSON under ``"optimizer"``.
 """
 import logging
 import math
@@ -17,14 +21,40 @@ import mxnet as mx
 from tqdm import tqdm
 
 from ..utils.checkpoint import save_checkpoint
+from ..utils.cli import UserError
 from .metric import summarize_metrics
 
 log = logging.getLogger(__name__)
 LATEST = 0  # checkpoint epoch number that always holds the latest weights (test.py's default)
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(UserError):
     """A loss or metric became NaN or infinite."""
+
+
+def _state_arrays(position, state):
+    """(layout entry, {name: NDArray}) of one parameter's updater state: -1 for None, 0 for one
+    NDArray, k for a tuple or list of k NDArrays (or None)."""
+    if state is None:
+        return -1, {}
+    if isinstance(state, mx.nd.NDArray):
+        return 0, {'state:%d' % position: state}
+    if isinstance(state, (tuple, list)):
+        arrays = {}
+        for k, part in enumerate(state):
+            if part is not None:
+                arrays['state:%d:%d' % (position, k)] = part
+        return len(state), arrays
+    raise TypeError('cannot save an optimizer state of type %s' % type(state).__name__)
+
+
+def _state_from_arrays(position, kind, arrays):
+    """Inverse of :func:`_state_arrays`."""
+    if kind < 0:
+        return None
+    if kind == 0:
+        return arrays['state:%d' % position]
+    return tuple(arrays.get('state:%d:%d' % (position, k)) for k in range(kind))
 
 
 class Trainer:
@@ -55,13 +85,16 @@ class Trainer:
         self.batch_in_epoch = 0
         self.metric_values = {}
         self.extra_meta = {}
+        # name -> callable returning JSON for the meta, called at each save (e.g. an RNG state)
+        self.state_hooks = {}
 
-    def init(self, arg_params, aux_params, optimizer, states_file=None):
+    def init(self, arg_params, aux_params, optimizer, optimizer_state=None):
         """Initialise weights (Xavier for those missing from the given params) and the optimizer.
 
         :param arg_params, aux_params: {name: NDArray} to start from (may be empty)
         :param optimizer: mx.optimizer.Optimizer
-        :param states_file: optimizer state saved by a previous run, or None
+        :param optimizer_state: (arrays, info) saved by a previous run (the ``.states`` file's
+            {name: NDArray} and the meta JSON's ``"optimizer"``), or None
         """
         self.module.init_params(initializer=mx.init.Xavier(), arg_params=arg_params,
                                 aux_params=aux_params, allow_missing=True, allow_extra=True)
@@ -69,8 +102,44 @@ class Trainer:
             # the losses are normalised inside the graph, so rescale_grad is 1 / devices on purpose
             warnings.filterwarnings('ignore', message='Optimizer created manually')
             self.module.init_optimizer(kvstore=self.kvstore, optimizer=optimizer)
-        if states_file is not None:
-            self.module.load_optimizer_states(states_file)
+        if optimizer_state is not None:
+            self.load_optimizer_state(*optimizer_state)
+
+    @property
+    def _updater(self):
+        """The MXNet Updater that holds the optimizer state: the kvstore's when it updates the
+        weights, else the module's; None in distributed training (the servers hold it)."""
+        if self.module._update_on_kvstore:
+            return getattr(self.module._kvstore, '_updater', None)
+        return self.module._updater
+
+    def optimizer_state(self):
+        """({name: NDArray} for the ``.states`` file, JSON info for the meta), or None when the
+        state lives on the servers of a distributed kvstore."""
+        updater = self._updater
+        if updater is None:
+            return None
+        optimizer = updater.optimizer
+        layout, arrays = [], {}
+        for position, (key, state) in enumerate(updater.states.items()):
+            kind, state_arrays = _state_arrays(position, state)
+            layout.append([key, kind])
+            arrays.update(state_arrays)
+        info = {'layout': layout, 'num_update': optimizer.num_update,
+                'index_update_count': [[k, v] for k, v in optimizer._index_update_count.items()]}
+        return arrays, info
+
+    def load_optimizer_state(self, arrays, info):
+        """Restore what :meth:`optimizer_state` returned (states and update counters)."""
+        updater = self._updater
+        if updater is None:
+            raise UserError('the optimizer state cannot be restored in distributed training')
+        updater.states = {key: _state_from_arrays(position, kind, arrays)
+                          for position, (key, kind) in enumerate(info['layout'])}
+        updater.states_synced = dict.fromkeys(updater.states, False)
+        optimizer = updater.optimizer
+        optimizer.num_update = info['num_update']
+        optimizer._index_update_count = {k: v for k, v in info['index_update_count']}
 
     def save(self, epoch, prefix=None, with_states=True, meta=None):
         """Checkpoint the current weights as ``<prefix>-<epoch>`` (no-op unless the writer);
@@ -81,9 +150,11 @@ class Trainer:
         meta = dict(self.extra_meta, **(meta or {}), epoch=self.epoch, step=self.step,
                     batch_in_epoch=self.batch_in_epoch, metrics=self.metric_values,
                     command=shlex.join(sys.argv), time=time.strftime('%Y-%m-%d %H:%M:%S'))
-        can_save_states = with_states and getattr(self.kvstore, 'type', '').find('dist') < 0
+        meta.update({name: hook() for name, hook in self.state_hooks.items()})
+        state = self.optimizer_state() if with_states else None
+        meta['optimizer'] = state[1] if state else None
         save_checkpoint(prefix or self.prefix, epoch, self.test_symbol, arg_params, aux_params,
-                        meta=meta, save_states=self.module.save_optimizer_states if can_save_states else None)
+                        meta=meta, optimizer_states=state[0] if state else None)
 
     def _check_finite(self):
         """Raise TrainingDiverged when an output of the train graph (a loss) is NaN or infinite."""
@@ -99,7 +170,8 @@ class Trainer:
             callbacks=()):
         """Train from ``self.epoch`` / ``self.step`` until ``end_epoch`` or ``end_step``.
 
-        :param train_iter: DataIter yielding batches of ``data_shapes`` / ``label_shapes``
+        :param train_iter: DataIter yielding batches of ``data_shapes`` / ``label_shapes``, ready
+            for the epoch ``self.epoch`` (it is reset after each epoch, as MXNet's fit does)
         :param metric: mx.metric.EvalMetric updated with the train graph's outputs
         :param end_epoch: stop after this epoch
         :param end_step: stop at this global step (the original stops at its last lr step)
@@ -110,7 +182,6 @@ class Trainer:
         batch_size = train_iter.batch_size
         try:
             while self.epoch < end_epoch and (end_step is None or self.step < end_step):
-                train_iter.reset()
                 metric.reset()
                 self.batch_in_epoch = 0
                 tic = time.time()
@@ -143,6 +214,7 @@ class Trainer:
                 bar.close()
                 skip_batches = 0
                 self.epoch += 1
+                train_iter.reset()
                 self.batch_in_epoch = 0
                 self.save(self.epoch)
                 self.save(LATEST)

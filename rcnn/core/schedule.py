@@ -5,7 +5,9 @@
   all), then by 0.1 at each of the last three;
 - 5 epochs: factors 0.5, 0.5, 0.4, 0.1, 0.1;
 - any other count: 0.1 at each.
-Training ends at the last listed epoch, as in the original.
+The step of epoch ``e`` lies at iteration ``int(e * images / batch_size)``, and the original
+applies its factor in the callback after that iteration's batch: the update that follows it is
+the first with the new lr. Training ends at the last listed epoch's iteration, as in the original.
 """
 import bisect
 
@@ -16,13 +18,15 @@ FIVE_STEP_FACTORS = (0.5, 0.5, 0.4, 0.1, 0.1)
 
 
 def parse_lr_step(lr_step):
-    """'55,68,80' -> [55, 68, 80] (sorted epochs)."""
+    """'55,68,80' -> [55, 68, 80] (sorted epochs, each > 0); ValueError naming the option."""
     try:
         epochs = sorted(int(e) for e in str(lr_step).split(',') if e.strip())
     except ValueError:
-        raise ValueError('--lr_step must be a comma-separated list of epochs, got %r' % lr_step)
+        raise ValueError('--lr_step must be a comma-separated list of epochs, got %r' % lr_step) from None
     if not epochs:
         raise ValueError('--lr_step lists no epoch')
+    if epochs[0] <= 0:
+        raise ValueError('--lr_step epochs must be > 0, got %r' % lr_step)
     return epochs
 
 
@@ -36,10 +40,12 @@ def step_factors(num_steps):
 
 
 class EpochStepScheduler(mx.lr_scheduler.LRScheduler):
-    """lr(step) = base_lr * product of the factors of every lr step reached by ``step``.
+    """lr(num_update) = base_lr * product of the factors of every lr step passed before update
+    ``num_update`` (MXNet numbers the updates from 1).
 
     :param step_epochs: epochs of the lr steps, ascending
-    :param iters_per_epoch: batches per epoch (global step units)
+    :param iters_per_epoch: images per epoch / batch size (the original's ``len(roidb) /
+        input_batch_size``, a float), so the step of epoch e lies at iteration int(e * iters_per_epoch)
     :param base_lr: learning rate before the first step
     """
 
@@ -50,6 +56,6 @@ class EpochStepScheduler(mx.lr_scheduler.LRScheduler):
 
     def __call__(self, num_update):
         lr = self.base_lr
-        for factor in self.factors[:bisect.bisect_right(self.step_iters, num_update)]:
+        for factor in self.factors[:bisect.bisect_left(self.step_iters, num_update)]:
             lr *= factor
         return lr

@@ -1,16 +1,23 @@
-"""Checkpoints written atomically: a crash or Ctrl-C never leaves a half-written file.
+"""Checkpoints as units: a kill at any moment leaves the previous or the new set, never a mix.
 
 An MXNet checkpoint is ``<prefix>-symbol.json`` + ``<prefix>-<epoch:04d>.params`` (keys
 ``arg:<name>`` / ``aux:<name>``), readable by ``mx.model.load_checkpoint``. Training adds
-``<prefix>-<epoch:04d>.states`` (optimizer state) and ``<prefix>-<epoch:04d>.json`` (epoch, step,
-metrics, ...) for ``--resume``.
+``<prefix>-<epoch:04d>.states`` (optimizer state: an NDArray file, never a pickle) and
+``<prefix>-<epoch:04d>.json`` (epoch, step, metrics, ... and the sha256 of every file of the set
+under ``"sha256"``) for ``--resume``.
+
+A save writes every file of the set under a hidden temporary name, then a journal
+``<prefix>-<epoch>.saving`` listing the renames, then renames the files onto their final names
+(the meta JSON last) and removes the journal. :func:`finish_interrupted_saves` completes the
+renames of a journal that a killed save left behind and removes temporary files; before the
+journal exists the previous set is untouched. Files get the user's umask permissions.
 """
 import glob
 import hashlib
 import json
 import os
 import re
-import tempfile
+import secrets
 
 import mxnet as mx
 
@@ -25,56 +32,138 @@ class CheckpointError(UserError):
     message names the file."""
 
 
+# The first 8 bytes of an NDArray file written by mx.nd.save (kMXAPINDArrayListMagic, little endian).
+NDARRAY_FILE_MAGIC = (0x112).to_bytes(8, 'little')
+TEMP_MARK = '.tmp-'
+JOURNAL_SUFFIX = '.saving'
+
+
+def _temp_name(path):
+    """A hidden name beside ``path`` for writing it (not created here: the writer creates it, so it
+    gets the umask permissions)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, '.%s%s%d-%s' % (name, TEMP_MARK, os.getpid(), secrets.token_hex(4)))
+
+
+def _fsync_file(path):
+    with open(path, 'rb') as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_folder(folder):
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json(path, value):
+    with open(path, 'w') as f:
+        json.dump(value, f, indent=1, sort_keys=True, default=str)
+
+
 def _atomic_write(path, write):
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.')
-    os.close(fd)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = _temp_name(path)
     try:
         write(tmp)
+        _fsync_file(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise
 
 
-def params_path(prefix, epoch):
-    return '%s-%04d.params' % (prefix, epoch)
+def journal_path(prefix, epoch):
+    return '%s-%04d%s' % (prefix, epoch, JOURNAL_SUFFIX)
 
 
-def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, meta=None, save_states=None):
-    """Write symbol, params, and optionally the meta JSON and the optimizer state.
+def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, meta=None, optimizer_states=None):
+    """Write a checkpoint set: symbol, params, optionally the optimizer state, and the meta JSON
+    (last, with the sha256 of the other files under ``"sha256"``).
 
     :param symbol: the graph to save (the clean test graph for RetinaFace checkpoints)
     :param arg_params, aux_params: {name: NDArray}
-    :param meta: JSON-serialisable dict written to ``<prefix>-<epoch>.json``
-    :param save_states: ``save_states(path)`` writes the optimizer state (e.g.
-        ``Module.save_optimizer_states``) to ``<prefix>-<epoch>.states``
+    :param meta: JSON-serialisable dict for ``<prefix>-<epoch>.json`` (default: only the digests)
+    :param optimizer_states: {name: NDArray} for ``<prefix>-<epoch>.states``, or None for none
     """
-    _atomic_write('%s-symbol.json' % prefix, symbol.save)
+    folder = os.path.dirname(os.path.abspath(params_path(prefix, epoch)))
+    os.makedirs(folder, exist_ok=True)
     arrays = {'arg:' + k: v.as_in_context(mx.cpu()) for k, v in arg_params.items()}
     arrays.update({'aux:' + k: v.as_in_context(mx.cpu()) for k, v in aux_params.items()})
-    _atomic_write(params_path(prefix, epoch), lambda tmp: mx.nd.save(tmp, arrays))
-    if save_states is not None:
-        _atomic_write(states_path(prefix, epoch), save_states)
-    if meta is not None:
-        def write_meta(tmp):
-            with open(tmp, 'w') as f:
-                json.dump(meta, f, indent=1, sort_keys=True, default=str)
-        _atomic_write('%s-%04d.json' % (prefix, epoch), write_meta)
+    writers = [(symbol_path(prefix), symbol.save), (params_path(prefix, epoch), lambda tmp: mx.nd.save(tmp, arrays))]
+    if optimizer_states is not None:
+        states = {k: v.as_in_context(mx.cpu()) for k, v in optimizer_states.items()}
+        writers.append((states_path(prefix, epoch), lambda tmp: mx.nd.save(tmp, states)))
+    renames = []
+    try:
+        for final, write in writers:
+            renames.append((_temp_name(final), final))
+            write(renames[-1][0])
+        meta = dict(meta or {})
+        meta[DIGESTS_KEY] = {os.path.basename(final): file_sha256(tmp) for tmp, final in renames}
+        renames.append((_temp_name(meta_path(prefix, epoch)), meta_path(prefix, epoch)))
+        _write_json(renames[-1][0], meta)
+        for tmp, _ in renames:
+            _fsync_file(tmp)
+        journal = [[os.path.basename(tmp), os.path.basename(final)] for tmp, final in renames]
+        _atomic_write(journal_path(prefix, epoch), lambda tmp: _write_json(tmp, {'renames': journal}))
+    except BaseException:
+        for tmp, _ in renames:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        raise
+    _complete_journal(journal_path(prefix, epoch))
 
 
-def saved_epochs(prefix):
-    """Epochs with a params file under ``prefix``, ascending."""
-    pattern = re.compile(re.escape(os.path.basename(prefix)) + r'-(\d{4,})\.params$')
-    epochs = []
-    for path in glob.glob(glob.escape(prefix) + '-*.params'):
-        match = pattern.match(os.path.basename(path))
-        if match:
-            epochs.append(int(match.group(1)))
-    return sorted(epochs)
+def _complete_journal(path):
+    """Rename the files a journal lists onto their final names (those not yet renamed), then
+    remove the journal."""
+    folder = os.path.dirname(os.path.abspath(path))
+    with open(path) as f:
+        renames = json.load(f)['renames']
+    for tmp, final in renames:
+        if os.path.exists(os.path.join(folder, tmp)):
+            os.replace(os.path.join(folder, tmp), os.path.join(folder, final))
+    _fsync_folder(folder)
+    os.remove(path)
+
+
+def finish_interrupted_saves(prefix):
+    """Complete the saves of ``prefix`` that a killed process left with a journal, and remove the
+    temporary files of killed saves (of this prefix only).
+
+    :return: paths of the journals completed
+    """
+    folder = os.path.dirname(os.path.abspath(prefix + '-x'))
+    if not os.path.isdir(folder):
+        return []
+    base = re.escape(os.path.basename(prefix) + '-')
+    journal = re.compile(base + r'\d{4,}' + re.escape(JOURNAL_SUFFIX) + '$')
+    temp = re.compile(r'\.' + base + r'(symbol\.json|\d{4,}\.(params|states|json|saving))' + re.escape(TEMP_MARK))
+    completed = []
+    for name in sorted(os.listdir(folder)):
+        if journal.match(name):
+            path = os.path.join(folder, name)
+            try:
+                _complete_journal(path)
+            except (ValueError, KeyError, TypeError) as err:
+                raise CheckpointError('%s is not a save journal that can be completed (%s); remove it '
+                                      'and resume from a complete checkpoint' % (path, err)) from None
+            completed.append(path)
+    for name in os.listdir(folder):
+        if temp.match(name):
+            os.remove(os.path.join(folder, name))
+    return completed
+
+
+def checkpoint_files(prefix):
+    """Existing files of every checkpoint of ``prefix``: the symbol, and the params, states, meta
+    JSON and save journal of each epoch."""
+    pattern = re.compile(re.escape(os.path.basename(prefix)) + r'-(symbol\.json|\d{4,}\.(params|states|json|saving))$')
+    return sorted(path for path in glob.glob(glob.escape(prefix) + '-*') if pattern.match(os.path.basename(path)))
 
 
 def load_meta(prefix, epoch):
@@ -167,8 +256,11 @@ def verify_digests(prefix, epoch, meta=None):
             raise CheckpointError('%s is missing, but %s lists it as part of the checkpoint'
                                   % (path, meta_path(prefix, epoch)))
         if file_sha256(path) != expected:
-            raise CheckpointError('%s does not match the sha256 that %s records for it (a torn or '
-                                  'edited checkpoint)' % (path, meta_path(prefix, epoch)))
+            journal = journal_path(prefix, epoch)
+            cause = ('a save was interrupted: train.py --resume completes it' if os.path.exists(journal)
+                     else 'a torn or edited checkpoint')
+            raise CheckpointError('%s does not match the sha256 that %s records for it (%s)'
+                                  % (path, meta_path(prefix, epoch), cause))
 
 
 def load_checkpoint(prefix, epoch):
@@ -196,3 +288,67 @@ def _read_meta(prefix, epoch):
         return load_meta(prefix, epoch)
     except ValueError as err:
         raise CheckpointError('%s is not valid JSON: %s' % (meta_path(prefix, epoch), err)) from None
+
+
+def _weights_only_hint(prefix, epoch):
+    return ('To continue from its weights alone, start a new run with --pretrained %s --pretrained_epoch %d '
+            'and another --prefix' % (prefix, epoch))
+
+
+def load_states_file(prefix, epoch):
+    """{name: NDArray} of the optimizer state ``<prefix>-<epoch>.states`` (:func:`save_checkpoint`).
+
+    Only MXNet's NDArray file format is read: an older ``.states`` file (a pickle, which could run
+    code when read) is refused with CheckpointError saying how to continue.
+    """
+    path = states_path(prefix, epoch)
+    _require_file(path, 'optimizer state')
+    with open(path, 'rb') as f:
+        head = f.read(len(NDARRAY_FILE_MAGIC))
+    if head != NDARRAY_FILE_MAGIC:
+        raise CheckpointError('%s is not an NDArray optimizer-state file (an older pickled .states is never '
+                              'read: unpickling can run code). %s' % (path, _weights_only_hint(prefix, epoch)))
+    try:
+        arrays = mx.nd.load(path)
+    except mx.base.MXNetError:
+        raise CheckpointError('%s is not a complete optimizer-state file (truncated or corrupt?)' % path) from None
+    return arrays if isinstance(arrays, dict) else {}
+
+
+def load_training_checkpoint(prefix, epoch):
+    """What ``--resume`` needs from a complete checkpoint set, verified against its meta JSON.
+
+    :return: (arg_params, aux_params, optimizer_states {name: NDArray}, meta dict)
+    :raises CheckpointError: naming the files when the set is incomplete (no meta JSON, no
+        recorded sha256, params or states not part of it) or inconsistent (a file differs from
+        its sha256: a torn or edited set)
+    """
+    meta_file = meta_path(prefix, epoch)
+    if not os.path.isfile(meta_file):
+        present = [p for p in (params_path(prefix, epoch), states_path(prefix, epoch)) if os.path.exists(p)]
+        raise CheckpointError('%s not found: the checkpoint set is incomplete%s'
+                              % (meta_file, ' (%s without it)' % ', '.join(present) if present else ''))
+    meta = _read_meta(prefix, epoch)
+    digests = meta.get(DIGESTS_KEY) or {}
+    for path in (symbol_path(prefix), params_path(prefix, epoch), states_path(prefix, epoch)):
+        if os.path.basename(path) not in digests:
+            raise CheckpointError('%s records no sha256 of %s: not a complete training checkpoint (written by '
+                                  'an older version, or without optimizer state). %s'
+                                  % (meta_file, path, _weights_only_hint(prefix, epoch)))
+    verify_digests(prefix, epoch, meta)
+    arg_params, aux_params = load_params_file(params_path(prefix, epoch))
+    return arg_params, aux_params, load_states_file(prefix, epoch), meta
+
+
+def newest_complete_epoch(prefix, exclude=()):
+    """The highest checkpoint epoch of ``prefix`` (not in ``exclude``) whose set is complete and
+    consistent, or None."""
+    for epoch in reversed(saved_epochs(prefix)):
+        if epoch in exclude:
+            continue
+        try:
+            load_training_checkpoint(prefix, epoch)
+        except CheckpointError:
+            continue
+        return epoch
+    return None
