@@ -175,6 +175,10 @@ def load_meta(prefix, epoch):
         return json.load(f)
 
 
+def params_path(prefix, epoch):
+    return '%s-%04d.params' % (prefix, epoch)
+
+
 def states_path(prefix, epoch):
     return '%s-%04d.states' % (prefix, epoch)
 

@@ -1,0 +1,86 @@
+"""--resume continues exactly: a run interrupted anywhere and resumed ends with the weights of the
+uninterrupted run with the same --seed, bit for bit (data order, augmentation, OHEM, optimizer
+state, lr, frozen layers)."""
+import os
+
+import pytest
+
+import train
+from rcnn.config import config, generate_config
+from rcnn.dataset.synthetic import write_split
+from rcnn.utils.checkpoint import file_sha256, load_meta
+
+STEPS_PER_EPOCH = 4  # 8 images, batches of 2
+OPTIONS = ['--lr_step', '2,3', '--end_epoch', '3']  # lr x0.1 after step 8, end at step 12
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('faces')
+    write_split(str(root), 'train', 8, seed=5, height=160, width=160, min_side=24, max_side=64)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def restore_config():
+    batch_images, scales = config.TRAIN.BATCH_IMAGES, config.SCALES
+    yield
+    generate_config('resnet', 'retinaface')
+    config.TRAIN.BATCH_IMAGES, config.SCALES = batch_images, scales
+
+
+def run(data_root, prefix, *options, callbacks=()):
+    argv = ['--network', 'mnet', '--dataset_path', str(data_root), '--root_path', str(data_root / 'cache'),
+            '--prefix', str(prefix), '--pretrained', '', '--lr', '0.01', '--batch_images', '2',
+            '--image_size', '128', '--workers', '0', '--seed', '7', '--frequent', '1', '--no_flip',
+            '--no_tensorboard'] + OPTIONS + list(options)
+    return train.train_net(train.parse_args(argv), callbacks=callbacks)
+
+
+class StopAt:
+    """Stops training at a global step: ``Ctrl-C`` (KeyboardInterrupt, the trainer saves first) at
+    the end of that batch, or a crash with no save (as a kill) right after the epoch's checkpoint."""
+
+    def __init__(self, step, hook='batch_end', error=KeyboardInterrupt):
+        self.step, self.hook, self.error = step, hook, error
+
+    def __getattr__(self, name):
+        if name != self.hook:
+            raise AttributeError(name)
+        return self._check
+
+    def _check(self, trainer):
+        if trainer.step == self.step:
+            raise self.error
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.fixture(scope='module')
+def reference(data_root, tmp_path_factory):
+    """sha256 of the final weights of an uninterrupted run."""
+    prefix = tmp_path_factory.mktemp('reference') / 'retina'
+    batch_images, scales = config.TRAIN.BATCH_IMAGES, config.SCALES
+    trainer = run(data_root, prefix)
+    generate_config('resnet', 'retinaface')
+    config.TRAIN.BATCH_IMAGES, config.SCALES = batch_images, scales
+    assert trainer.step == 3 * STEPS_PER_EPOCH
+    return file_sha256(str(prefix) + '-0000.params')
+
+
+@pytest.mark.parametrize('stop, resumed_at', [
+    (StopAt(6), (1, 6, 2)),                                  # mid-epoch (Ctrl-C after batch 2 of epoch 1)
+    (StopAt(8), (1, 8, 4)),                                  # at the epoch boundary, before its save
+    (StopAt(4, 'epoch_end', Killed), (1, 4, 0)),             # killed right after the epoch 1 save
+], ids=['mid-epoch', 'epoch-boundary', 'after-save'])
+def test_resumed_run_ends_bit_identical(data_root, tmp_path, reference, stop, resumed_at):
+    prefix = tmp_path / 'retina'
+    with pytest.raises((KeyboardInterrupt, Killed)):
+        run(data_root, prefix, callbacks=[stop])
+    latest = load_meta(str(prefix), 0)
+    assert (latest['epoch'], latest['step'], latest['batch_in_epoch']) == resumed_at
+    trainer = run(data_root, prefix, '--resume')
+    assert trainer.step == 3 * STEPS_PER_EPOCH
+    assert file_sha256(str(prefix) + '-0000.params') == reference
