@@ -120,10 +120,15 @@ def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, meta=None, op
 
 def _complete_journal(path):
     """Rename the files a journal lists onto their final names (those not yet renamed), then
-    remove the journal."""
-    folder = os.path.dirname(os.path.abspath(path))
+    remove the journal. Only files of the journal's own checkpoint, in its folder, are renamed."""
+    folder, name = os.path.split(os.path.abspath(path))
+    base = re.escape(name[:-len(JOURNAL_SUFFIX)].rsplit('-', 1)[0] + '-')
+    final_name = re.compile(base + r'(symbol\.json|\d{4,}\.(params|states|json))$')
     with open(path) as f:
         renames = json.load(f)['renames']
+    for tmp, final in renames:
+        if not (final_name.match(final) and tmp.startswith('.' + final + TEMP_MARK) and os.sep not in tmp):
+            raise ValueError('%r -> %r is not a rename of this checkpoint' % (tmp, final))
     for tmp, final in renames:
         if os.path.exists(os.path.join(folder, tmp)):
             os.replace(os.path.join(folder, tmp), os.path.join(folder, final))
@@ -157,6 +162,17 @@ def finish_interrupted_saves(prefix):
         if temp.match(name):
             os.remove(os.path.join(folder, name))
     return completed
+
+
+def saved_epochs(prefix):
+    """Epochs with a params file under ``prefix``, ascending."""
+    pattern = re.compile(re.escape(os.path.basename(prefix)) + r'-(\d{4,})\.params$')
+    epochs = []
+    for path in glob.glob(glob.escape(prefix) + '-*.params'):
+        match = pattern.match(os.path.basename(path))
+        if match:
+            epochs.append(int(match.group(1)))
+    return sorted(epochs)
 
 
 def checkpoint_files(prefix):
@@ -322,10 +338,11 @@ def load_states_file(prefix, epoch):
 def load_training_checkpoint(prefix, epoch):
     """What ``--resume`` needs from a complete checkpoint set, verified against its meta JSON.
 
-    :return: (arg_params, aux_params, optimizer_states {name: NDArray}, meta dict)
+    :return: (arg_params, aux_params, optimizer_states {name: NDArray} or None when the set has
+        none (distributed training), meta dict)
     :raises CheckpointError: naming the files when the set is incomplete (no meta JSON, no
-        recorded sha256, params or states not part of it) or inconsistent (a file differs from
-        its sha256: a torn or edited set)
+        recorded sha256, a file it lists missing) or inconsistent (a file differs from its
+        sha256: a torn or edited set)
     """
     meta_file = meta_path(prefix, epoch)
     if not os.path.isfile(meta_file):
@@ -334,14 +351,16 @@ def load_training_checkpoint(prefix, epoch):
                               % (meta_file, ' (%s without it)' % ', '.join(present) if present else ''))
     meta = _read_meta(prefix, epoch)
     digests = meta.get(DIGESTS_KEY) or {}
-    for path in (symbol_path(prefix), params_path(prefix, epoch), states_path(prefix, epoch)):
+    for path in (symbol_path(prefix), params_path(prefix, epoch)):
         if os.path.basename(path) not in digests:
             raise CheckpointError('%s records no sha256 of %s: not a complete training checkpoint (written by '
-                                  'an older version, or without optimizer state). %s'
-                                  % (meta_file, path, _weights_only_hint(prefix, epoch)))
+                                  'an older version?). %s' % (meta_file, path, _weights_only_hint(prefix, epoch)))
     verify_digests(prefix, epoch, meta)
     arg_params, aux_params = load_params_file(params_path(prefix, epoch))
-    return arg_params, aux_params, load_states_file(prefix, epoch), meta
+    states = None
+    if os.path.basename(states_path(prefix, epoch)) in digests:
+        states = load_states_file(prefix, epoch)
+    return arg_params, aux_params, states, meta
 
 
 def newest_complete_epoch(prefix, exclude=()):
