@@ -113,16 +113,21 @@ def test_resume_continues_epoch_and_step(dataset, tmp_path):
     assert os.path.exists(prefix + '-0002.params') and os.path.exists(prefix + '-0000.states')
 
 
-def test_nan_loss_stops_with_message(dataset, tmp_path):
+def test_nan_loss_stops_with_one_error_line(dataset, tmp_path):
     code, log = run(train_cmd(dataset, str(tmp_path / 'retina'), '--lr', '1e12', '--lr_step', '5',
                               '--end_epoch', '5'))
-    assert code != 0
-    assert 'NaN or infinite' in log
+    errors = [line for line in log.splitlines() if line.startswith('error:')]
+    assert code == 1 and len(errors) == 1 and log.strip().splitlines()[-1] == errors[0]
+    assert errors[0].startswith('error: the loss became NaN or infinite at epoch 0, step ')
+    assert 'Traceback' not in log
 
 
 def test_missing_pretrained_says_where(dataset, tmp_path):
     cmd = train_cmd(dataset, str(tmp_path / 'retina'))
     cmd[cmd.index('--pretrained') + 1] = str(tmp_path / 'nowhere' / 'resnet-50')
     code, log = run(cmd)
-    assert code != 0
-    assert 'resnet-50-0000.params not found' in log and "--pretrained ''" in log
+    assert code == 1 and 'Traceback' not in log
+    assert log.strip().splitlines()[-1] == (
+        "error: pretrained checkpoint %s-0000.params not found. Put it there (see model/README.md for the "
+        "ImageNet backbones and released models), or pass --pretrained '' to train from scratch."
+        % (tmp_path / 'nowhere' / 'resnet-50'))

@@ -1,0 +1,189 @@
+"""Every expected failure of train.py ends with ONE line ``error: ...`` naming the file, line or
+option, and a non-zero exit status, before any data worker process starts."""
+import json
+import os
+import pickle
+
+import mxnet as mx
+import pytest
+
+import train
+from rcnn.config import config, generate_config
+from rcnn.core import loader
+from rcnn.dataset.synthetic import write_split
+from rcnn.utils import checkpoint, cli
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('faces')
+    write_split(str(root), 'train', 4, seed=5, height=160, width=160, min_side=24, max_side=64)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def no_workers_and_restored_config(monkeypatch):
+    def workers_started(*args, **kwargs):
+        raise AssertionError('data workers started before the error')
+    monkeypatch.setattr(loader, 'WorkerPool', workers_started)
+    batch_images, scales = config.TRAIN.BATCH_IMAGES, config.SCALES
+    yield
+    generate_config('resnet', 'retinaface')
+    config.TRAIN.BATCH_IMAGES, config.SCALES = batch_images, scales
+
+
+def argv(data_root, prefix, *options):
+    return ['--network', 'mnet', '--dataset_path', str(data_root), '--root_path', str(prefix) + '-cache',
+            '--prefix', str(prefix), '--pretrained', '', '--image_size', '128', '--batch_images', '2',
+            '--workers', '1', '--no_flip', '--no_tensorboard'] + list(options)
+
+
+def run_main(capsys, args):
+    """(exit status, the error lines of stderr, the last line of stderr)."""
+    with pytest.raises(SystemExit) as stop:
+        cli.run_main(train.main, args)
+    lines = capsys.readouterr().err.strip().splitlines()
+    return stop.value.code, [line for line in lines if line.startswith('error:')], lines[-1]
+
+
+def assert_one_error(capsys, args, code, expected):
+    status, errors, last = run_main(capsys, args)
+    assert (status, errors, last) == (code, [expected], expected)
+
+
+@pytest.mark.parametrize('option, value, reason', [
+    ('--lr', 'nan', "must be a finite number, got 'nan'"),
+    ('--lr', '0', "must be in (0, inf], got '0'"),
+    ('--wd', '-1', "must be in [0, inf], got '-1'"),
+    ('--batch_images', '0', "must be in [1, inf], got '0'"),
+    ('--end_epoch', '2.5', "expected a number, got '2.5'"),
+    ('--image_size', '16', "must be in [32, inf], got '16'"),
+    ('--workers', '-1', "must be in [0, inf], got '-1'"),
+    ('--seed', '-3', "must be in [0, 4294967295], got '-3'"),
+    ('--resume', '-1', "must be in [0, inf], got '-1'"),
+    ('--lr_step', '3,x', "must be a comma-separated list of epochs, got '3,x'"),
+    ('--lr_step', '0,2', "epochs must be > 0, got '0,2'"),
+    ('--gpus', 'one', "expected GPU ids such as '0,1' (or -1 for the CPU), got 'one'"),
+    ('--val_threshold', '2', "must be in [0, 1], got '2'"),
+    ('--val_scale', 'inf', "must be a finite number, got 'inf'"),
+])
+def test_bad_numeric_option(capsys, data_root, tmp_path, option, value, reason):
+    assert_one_error(capsys, argv(data_root, tmp_path / 'retina', option, value), 2,
+                     'error: argument %s: %s (see %s --help)' % (option, reason, os.path.basename(
+                         __import__('sys').argv[0])))
+    assert not os.listdir(tmp_path)
+
+
+def test_resume_with_overwrite(capsys, data_root, tmp_path):
+    status, errors, _ = run_main(capsys, argv(data_root, tmp_path / 'retina', '--resume', '--overwrite'))
+    assert status == 2 and errors[0].startswith('error: --resume continues the run of --prefix and --overwrite')
+
+
+def test_no_data(capsys, tmp_path):
+    label = tmp_path / 'nowhere' / 'train' / 'label.txt'
+    assert_one_error(capsys, argv(tmp_path / 'nowhere', tmp_path / 'retina'), 1,
+                     'error: label file not found: %s (expected <dataset_path>/<split>/label.txt from the '
+                     'RetinaFace annotation release)' % label)
+
+
+def test_no_backbone(capsys, data_root, tmp_path):
+    args = argv(data_root, tmp_path / 'retina', '--pretrained', str(tmp_path / 'model' / 'resnet-50'))
+    assert_one_error(capsys, args, 1,
+                     "error: pretrained checkpoint %s-0000.params not found. Put it there (see model/README.md "
+                     "for the ImageNet backbones and released models), or pass --pretrained '' to train from "
+                     "scratch." % (tmp_path / 'model' / 'resnet-50'))
+
+
+def test_corrupt_backbone(capsys, data_root, tmp_path):
+    (tmp_path / 'mnet-0000.params').write_bytes(b'not weights')
+    args = argv(data_root, tmp_path / 'retina', '--pretrained', str(tmp_path / 'mnet'))
+    assert_one_error(capsys, args, 1, 'error: %s is not a complete MXNet weights file (truncated or corrupt?)'
+                     % (tmp_path / 'mnet-0000.params'))
+
+
+def test_bad_labels(capsys, tmp_path):
+    write_split(str(tmp_path), 'train', 2, seed=1, height=160, width=160, min_side=24, max_side=64)
+    label = tmp_path / 'train' / 'label.txt'
+    lines = label.read_text().splitlines()
+    lines[1] = 'nan ' + lines[1].split(' ', 1)[1]
+    label.write_text('\n'.join(lines) + '\n')
+    status, errors, last = run_main(capsys, argv(tmp_path, tmp_path / 'retina'))
+    assert status == 1 and errors == [last]
+    assert last.startswith('error: %s:2: a number is not finite (nan or inf): ' % label)
+
+
+def test_too_few_images(capsys, data_root, tmp_path):
+    assert_one_error(capsys, argv(data_root, tmp_path / 'retina', '--batch_images', '5'), 1,
+                     'error: 4 training images with faces in %s (train) cannot fill one batch of 5 per worker: '
+                     'add images or lower --batch_images' % data_root)
+
+
+def test_validation_without_val_path(capsys, data_root, tmp_path):
+    assert_one_error(capsys, argv(data_root, tmp_path / 'retina', '--val_every', '1'), 1,
+                     'error: --val_every needs --val_path (a folder with label.txt and images/, '
+                     'e.g. data/retinaface/val)')
+
+
+def test_existing_run_is_not_overwritten(capsys, data_root, tmp_path):
+    prefix = tmp_path / 'retina'
+    history = '{"kind": "train", "step": 1}\n' * 16
+    (tmp_path / 'retina-metrics.jsonl').write_text(history)
+    assert_one_error(capsys, argv(data_root, prefix), 1,
+                     'error: %s already holds a training run (%s-metrics.jsonl): continue it with --resume, '
+                     'replace it with --overwrite, or choose another --prefix' % (prefix, prefix))
+    assert (tmp_path / 'retina-metrics.jsonl').read_text() == history
+
+
+def fake_run(prefix):
+    """A complete checkpoint set of a small graph, as a killed run could leave it."""
+    weights = {'fc_weight': mx.nd.ones((2, 3)), 'fc_bias': mx.nd.ones((2,))}
+    symbol = mx.sym.FullyConnected(mx.sym.Variable('data'), num_hidden=2, name='fc')
+    for epoch in (1, 0):
+        checkpoint.save_checkpoint(str(prefix), epoch, symbol, weights, {}, meta={'epoch': 1},
+                                   optimizer_states={'state:0': mx.nd.ones((2, 3))})
+
+
+def test_resume_refuses_a_torn_set_and_offers_the_newest_complete(capsys, data_root, tmp_path):
+    prefix = tmp_path / 'retina'
+    fake_run(prefix)
+    with open(str(prefix) + '-0000.params', 'ab') as f:
+        f.write(b'\0')
+    assert_one_error(capsys, argv(data_root, prefix, '--resume'), 1,
+                     'error: cannot resume: %s-0000.params does not match the sha256 that %s-0000.json records '
+                     'for it (a torn or edited checkpoint); the newest complete checkpoint is %s-0001: continue '
+                     'from it with --resume 1' % (prefix, prefix, prefix))
+
+
+def test_resume_without_meta_refuses(capsys, data_root, tmp_path):
+    prefix = tmp_path / 'retina'
+    fake_run(prefix)
+    os.remove(str(prefix) + '-0000.json')
+    os.remove(str(prefix) + '-0001.json')
+    assert_one_error(capsys, argv(data_root, prefix, '--resume'), 1,
+                     'error: cannot resume: %s-0000.json not found: the checkpoint set is incomplete (%s-0000.params, '
+                     '%s-0000.states without it); no complete numbered checkpoint of %s exists: start again with '
+                     '--overwrite' % (prefix, prefix, prefix, prefix))
+
+
+class Planted:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, ('touch %s' % self.marker,))
+
+
+def test_resume_never_unpickles_states(capsys, data_root, tmp_path):
+    prefix = tmp_path / 'retina'
+    fake_run(prefix)
+    marker = tmp_path / 'marker'
+    states = str(prefix) + '-0000.states'
+    with open(states, 'wb') as f:
+        pickle.dump(Planted(marker), f)
+    meta = json.load(open(str(prefix) + '-0000.json'))
+    meta[checkpoint.DIGESTS_KEY]['retina-0000.states'] = checkpoint.file_sha256(states)
+    json.dump(meta, open(str(prefix) + '-0000.json', 'w'))
+    status, errors, last = run_main(capsys, argv(data_root, prefix, '--resume'))
+    assert status == 1 and errors == [last]
+    assert last.startswith('error: cannot resume: %s is not an NDArray optimizer-state file' % states)
+    assert not marker.exists()

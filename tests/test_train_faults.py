@@ -1,0 +1,113 @@
+"""train.py killed with SIGKILL at random moments (checkpoint saves included): whatever is on disk
+afterwards is whole, every checkpoint with a meta JSON verifies (once an interrupted save's journal
+is completed), and --resume either continues to the weights of an uninterrupted run, bit for bit,
+or refuses with one line naming the files."""
+import glob
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import mxnet as mx
+import pytest
+
+from rcnn.core.callback import read_log
+from rcnn.dataset.synthetic import write_split
+from rcnn.utils import checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMEOUT = 300
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('faces')
+    write_split(str(root), 'train', 8, seed=5, height=160, width=160, min_side=24, max_side=64)
+    return root
+
+
+def train_cmd(data_root, prefix, *extra):
+    """12 steps in 6 epochs of 2 batches: a save (numbered + latest + best loss) every 2 steps."""
+    return [sys.executable, os.path.join(ROOT, 'train.py'), '--network', 'mnet', '--dataset_path', str(data_root),
+            '--root_path', str(data_root / 'cache'), '--prefix', str(prefix), '--pretrained', '',
+            '--image_size', '128', '--batch_images', '4', '--workers', '0', '--lr', '0.01', '--seed', '1',
+            '--frequent', '1', '--no_flip', '--lr_step', '4,6', '--end_epoch', '6', '--no_tensorboard'] + list(extra)
+
+
+def run(cmd):
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    return proc.returncode, proc.stderr
+
+
+@pytest.fixture(scope='module')
+def reference(data_root, tmp_path_factory):
+    """(sha256 of the final weights, seconds from the first metrics line to the end) of an
+    uninterrupted run."""
+    prefix = tmp_path_factory.mktemp('reference') / 'retina'
+    proc = subprocess.Popen(train_cmd(data_root, prefix), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    started = wait_for_training(proc, prefix)
+    _, stderr = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, stderr[-3000:]
+    return checkpoint.file_sha256(str(prefix) + '-0000.params'), time.time() - started
+
+
+def wait_for_training(proc, prefix):
+    """The time the run logged its first step."""
+    while proc.poll() is None and not os.path.exists(str(prefix) + '-metrics.jsonl'):
+        time.sleep(0.02)
+    return time.time()
+
+
+def assert_whole_files(prefix):
+    """Every file under a final name is whole; every meta JSON's set verifies, unless the save
+    journal of an interrupted save says it is being replaced."""
+    folder = os.path.dirname(prefix)
+    for path in glob.glob(os.path.join(folder, '*.params')) + glob.glob(os.path.join(folder, '*.states')):
+        assert isinstance(mx.nd.load(path), dict), path
+    for path in glob.glob(os.path.join(folder, '*.json')):
+        json.load(open(path))
+    read_log(prefix + '-metrics.jsonl')
+    for path in glob.glob(os.path.join(folder, '*-[0-9][0-9][0-9][0-9].json')):
+        ckpt_prefix, epoch = path[:-10], int(path[-9:-5])
+        if not os.path.exists(checkpoint.journal_path(ckpt_prefix, epoch)):
+            checkpoint.load_checkpoint(ckpt_prefix, epoch)
+
+
+def kill_and_resume(data_root, prefix, reference, rng):
+    """One trial; returns 'resumed' or 'refused'."""
+    digest, duration = reference
+    proc = subprocess.Popen(train_cmd(data_root, prefix), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_for_training(proc, prefix)
+    time.sleep(rng.uniform(0, duration))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=TIMEOUT)
+    assert_whole_files(str(prefix))
+    code, stderr = run(train_cmd(data_root, prefix, '--resume'))
+    if code == 0:
+        assert checkpoint.file_sha256(str(prefix) + '-0000.params') == digest
+        assert not glob.glob(os.path.join(os.path.dirname(str(prefix)), '.*'))  # no temporary file left
+        return 'resumed'
+    last = stderr.strip().splitlines()[-1]
+    assert code == 1 and last.startswith('error: cannot resume: ') and 'retina-0000' in last, stderr[-3000:]
+    return 'refused'
+
+
+def trials(data_root, tmp_path, reference, count, seed):
+    rng = random.Random(seed)
+    outcomes = [kill_and_resume(data_root, tmp_path / str(i) / 'retina', reference, rng) for i in range(count)]
+    print('fault trials: %d resumed bit-identical, %d refused' % (outcomes.count('resumed'), outcomes.count('refused')))
+    return outcomes
+
+
+def test_killed_training_resumes_or_refuses(data_root, tmp_path, reference):
+    assert 'resumed' in trials(data_root, tmp_path, reference, 3, seed=11)
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_or_refuses_many_times(data_root, tmp_path, reference):
+    trials(data_root, tmp_path, reference, 20, seed=12)
