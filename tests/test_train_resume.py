@@ -1,8 +1,8 @@
 """--resume continues exactly: a run interrupted anywhere and resumed ends with the weights of the
 uninterrupted run with the same --seed, bit for bit (data order, augmentation, OHEM, optimizer
 state, lr, frozen layers)."""
-import os
-
+import mxnet as mx
+import numpy as np
 import pytest
 
 import train
@@ -59,15 +59,21 @@ class Killed(Exception):
 
 
 @pytest.fixture(scope='module')
-def reference(data_root, tmp_path_factory):
-    """sha256 of the final weights of an uninterrupted run."""
+def reference_run(data_root, tmp_path_factory):
+    """Prefix of an uninterrupted run from scratch."""
     prefix = tmp_path_factory.mktemp('reference') / 'retina'
     batch_images, scales = config.TRAIN.BATCH_IMAGES, config.SCALES
     trainer = run(data_root, prefix)
     generate_config('resnet', 'retinaface')
     config.TRAIN.BATCH_IMAGES, config.SCALES = batch_images, scales
     assert trainer.step == 3 * STEPS_PER_EPOCH
-    return file_sha256(str(prefix) + '-0000.params')
+    return str(prefix)
+
+
+@pytest.fixture(scope='module')
+def reference(reference_run):
+    """sha256 of the final weights of the uninterrupted run."""
+    return file_sha256(reference_run + '-0000.params')
 
 
 @pytest.mark.parametrize('stop, resumed_at', [
@@ -84,3 +90,23 @@ def test_resumed_run_ends_bit_identical(data_root, tmp_path, reference, stop, re
     trainer = run(data_root, prefix, '--resume')
     assert trainer.step == 3 * STEPS_PER_EPOCH
     assert file_sha256(str(prefix) + '-0000.params') == reference
+
+
+def test_resume_freezes_what_the_pretrained_run_froze(data_root, tmp_path, reference_run):
+    """mnet freezes (LAYER_FIX) the FIXED_PARAMS layers loaded from --pretrained; a resumed run
+    freezes the same ones (recorded in the meta), not every resumed weight."""
+    pretrained = ['--pretrained', reference_run, '--pretrained_epoch', '0']
+    run(data_root, tmp_path / 'whole', *pretrained)
+    fixed = load_meta(str(tmp_path / 'whole'), 0)['fixed_params']
+    assert 'mobilenet0_conv0_weight' in fixed and not any(n.startswith('mobilenet0_conv2') for n in fixed)
+    before = mx.nd.load(reference_run + '-0000.params')
+    after = mx.nd.load(str(tmp_path / 'whole') + '-0000.params')
+    assert all(np.array_equal(before['arg:' + n].asnumpy(), after['arg:' + n].asnumpy()) for n in fixed)
+    assert not np.array_equal(before['arg:mobilenet0_conv2_weight'].asnumpy(),
+                              after['arg:mobilenet0_conv2_weight'].asnumpy())
+
+    with pytest.raises(KeyboardInterrupt):
+        run(data_root, tmp_path / 'resumed', *pretrained, callbacks=[StopAt(6)])
+    run(data_root, tmp_path / 'resumed', *pretrained, '--resume')
+    assert load_meta(str(tmp_path / 'resumed'), 0)['fixed_params'] == fixed
+    assert file_sha256(str(tmp_path / 'resumed') + '-0000.params') == file_sha256(str(tmp_path / 'whole') + '-0000.params')

@@ -171,7 +171,8 @@ class Trainer:
         """Train from ``self.epoch`` / ``self.step`` until ``end_epoch`` or ``end_step``.
 
         :param train_iter: DataIter yielding batches of ``data_shapes`` / ``label_shapes``, ready
-            for the epoch ``self.epoch`` (it is reset after each epoch, as MXNet's fit does)
+            for the epoch ``self.epoch`` (it is reset after each epoch that another follows, as
+            MXNet's fit does)
         :param metric: mx.metric.EvalMetric updated with the train graph's outputs
         :param end_epoch: stop after this epoch
         :param end_step: stop at this global step (the original stops at its last lr step)
@@ -181,7 +182,7 @@ class Trainer:
         """
         batch_size = train_iter.batch_size
         try:
-            while self.epoch < end_epoch and (end_step is None or self.step < end_step):
+            while self._more_to_do(end_epoch, end_step):
                 metric.reset()
                 self.batch_in_epoch = 0
                 tic = time.time()
@@ -214,7 +215,8 @@ class Trainer:
                 bar.close()
                 skip_batches = 0
                 self.epoch += 1
-                train_iter.reset()
+                if self._more_to_do(end_epoch, end_step):
+                    train_iter.reset()
                 self.batch_in_epoch = 0
                 self.save(self.epoch)
                 self.save(LATEST)
@@ -227,6 +229,9 @@ class Trainer:
             log.warning('interrupted at epoch %d, step %d: saved %s-%04d; continue with --resume',
                         self.epoch, self.step, self.prefix, LATEST)
             raise
+
+    def _more_to_do(self, end_epoch, end_step):
+        return self.epoch < end_epoch and (end_step is None or self.step < end_step)
 
     @property
     def learning_rate(self):

@@ -1,4 +1,8 @@
+import json
+import logging
 import os
+import pickle
+import sys
 import time
 
 import cv2
@@ -10,6 +14,8 @@ from rcnn.dataset.imdb import FLIP_ORDER, flip_boxes, flip_landmarks
 from rcnn.dataset.retinaface import LabelFileError, read_label_file
 from rcnn.utils.load_data import load_gt_roidb
 from tests.shared_data import shared_path
+
+retinaface_module = sys.modules['rcnn.dataset.retinaface']
 
 TRAIN_LINE = '10 20 30 40 15.0 30.0 0.0 35.0 30.0 1.0 25.0 40.0 0.0 17.0 50.0 0.0 33.0 50.0 0.0 0.82'
 NO_LANDMARKS_LINE = '50 5 20 20 -1.0 -1.0 -1.0 -1.0 -1.0 -1.0 -1.0 -1.0 -1.0 -1.0 -1.0 -1.0 -1.0 -1.0 -1.0 -1.0'
@@ -53,10 +59,15 @@ def test_train_format_boxes_landmarks_and_blur(tmp_path, mnet_config):
     np.testing.assert_allclose(roidb[1]['blur'], [0.3])
 
 
-def test_val_format_and_zero_area_boxes(tmp_path, mnet_config):
+def test_val_format_and_zero_area_boxes(tmp_path, mnet_config, caplog):
     text = '# e/x.jpg\n1 2 3 4\n5 5 0 7\n6 6 4 0\n70 10 5 5\n# e/empty.jpg\n'
     data = make_split(tmp_path, 'val', text, {'e/x.jpg': (70, 60), 'e/empty.jpg': (20, 20)})
-    roidb = retinaface('val', str(tmp_path / 'root'), data).gt_roidb()
+    with caplog.at_level(logging.WARNING, logger='rcnn.dataset.retinaface'):
+        roidb = retinaface('val', str(tmp_path / 'root'), data).gt_roidb()
+    label = os.path.join(data, 'val', 'label.txt')
+    assert [r.getMessage() for r in caplog.records] == [
+        'retinaface_val: dropped 3 boxes with no area or entirely outside their image (%s:3, %s:4, %s:5)'
+        % (label, label, label)]
     # zero width, zero height and a box starting at the right edge (clipped to no area) are dropped;
     # val keeps images without faces, train drops them
     assert [len(r['boxes']) for r in roidb] == [1, 0]
@@ -75,6 +86,10 @@ def test_val_format_and_zero_area_boxes(tmp_path, mnet_config):
     ('# a.jpg\n# a.jpg\n', 2, 'listed twice'),
     ('# a.jpg\n\n1 2 3 4 ' + ' '.join(['-1'] * 14) + ' 0 0.5\n', 3, 'must have flag -1'),
     ('# a.jpg\n1 2 3 4 5 5 -1' + ' 5 5 0' * 4 + ' 0.5\n', 2, 'negative flag'),
+    ('# a.jpg\n1 2 3 4\nnan 2 3 4\n', 3, 'a number is not finite (nan or inf)'),
+    ('# a.jpg\n1 2 inf 4\n', 2, 'a number is not finite (nan or inf)'),
+    ('# a.jpg\n1 2 3 4 5 nan 0' + ' 5 5 0' * 4 + ' 0.5\n', 2, 'a number is not finite (nan or inf)'),
+    ('# a.jpg\n1 2 3 4' + ' 5 5 0' * 5 + ' -inf\n', 2, 'a number is not finite (nan or inf)'),
 ])
 def test_malformed_line_names_file_and_line(tmp_path, mnet_config, text, line, reason):
     data = make_split(tmp_path, 'train', text, {'a.jpg': (20, 20)})
@@ -95,32 +110,59 @@ def test_missing_image_stops_unless_not_checked(tmp_path, mnet_config):
         retinaface('test', str(tmp_path / 'root'), data)
 
 
-def test_cache_is_used_and_invalidated_when_label_file_changes(tmp_path, mnet_config):
+def test_label_changes_are_always_read(tmp_path, mnet_config):
+    """label.txt is parsed on every run: an edit of the same size and modification time counts."""
     data = make_split(tmp_path, 'val', '# a.jpg\n1 1 5 5\n', {'a.jpg': (20, 20)})
     root = str(tmp_path / 'root')
-    first = retinaface('val', root, data)
-    assert len(first.gt_roidb()[0]['boxes']) == 1
-    assert os.path.exists(first.cache_file)
-    # a cached roidb is what comes back while label.txt is unchanged
-    stamp = os.stat(first.cache_file).st_mtime_ns
     assert len(retinaface('val', root, data).gt_roidb()[0]['boxes']) == 1
-    assert os.stat(first.cache_file).st_mtime_ns == stamp
-    # same size and same modification time, different content: the hash catches it
     label = os.path.join(data, 'val', 'label.txt')
     st = os.stat(label)
     with open(label, 'w') as f:
         f.write('# a.jpg\n1 1 5 6\n')
     os.utime(label, ns=(st.st_atime_ns, st.st_mtime_ns))
     np.testing.assert_array_equal(retinaface('val', root, data).gt_roidb()[0]['boxes'], [[1, 1, 6, 7]])
-    # a longer file
+
+
+def test_image_size_cache_is_used_and_follows_the_image(tmp_path, mnet_config, monkeypatch):
+    data = make_split(tmp_path, 'val', '# a.jpg\n1 1 50 50\n', {'a.jpg': (20, 30)})
+    root = str(tmp_path / 'root')
+    first = retinaface('val', root, data)
+    assert (first.gt_roidb()[0]['width'], json.load(open(first.cache_file))['version']) == (20, 2)
+    reads = []
+    monkeypatch.setattr(retinaface_module, '_image_size', lambda path: reads.append(path) or (1, 1))
+    assert retinaface('val', root, data).gt_roidb()[0]['width'] == 20 and reads == []
     time.sleep(0.01)
-    with open(label, 'a') as f:
-        f.write('2 2 3 3\n')
-    assert len(retinaface('val', root, data).gt_roidb()[0]['boxes']) == 2
-    # a corrupt cache is rebuilt, not trusted
-    with open(first.cache_file, 'wb') as f:
-        f.write(b'garbage')
-    assert len(retinaface('val', root, data).gt_roidb()[0]['boxes']) == 2
+    cv2.imwrite(os.path.join(data, 'val', 'images', 'a.jpg'), np.zeros((40, 60, 3), np.uint8))
+    monkeypatch.undo()
+    roidb = retinaface('val', root, data).gt_roidb()
+    assert (roidb[0]['width'], roidb[0]['height']) == (60, 40)
+    with open(first.cache_file, 'w') as f:
+        f.write('{not json')
+    assert retinaface('val', root, data).gt_roidb()[0]['width'] == 60
+
+
+class Planted:
+    """Unpickling it creates ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, ('touch %s' % self.marker,))
+
+
+def test_planted_pickles_in_the_cache_folder_run_nothing(tmp_path, mnet_config, caplog):
+    data = make_split(tmp_path, 'train', '# a.jpg\n%s\n' % TRAIN_LINE, {'a.jpg': (64, 48)})
+    root = tmp_path / 'root'
+    (root / 'cache').mkdir(parents=True)
+    marker = tmp_path / 'marker'
+    imdb = retinaface('train', str(root), data)
+    for path in (os.path.join(imdb.cache_path, 'retinaface_train_gt_roidb.pkl'), imdb.cache_file):
+        with open(path, 'wb') as f:
+            pickle.dump(Planted(marker), f)
+    assert len(imdb.gt_roidb()) == 1
+    assert not marker.exists()
+    assert 'ignoring unreadable image size cache %s' % imdb.cache_file in caplog.text
 
 
 def test_flip_boxes_and_landmarks_by_formula():
@@ -172,3 +214,30 @@ def test_small_faces_become_masks_with_bbox_mask_thresh(tmp_path, mnet_config, m
     roi = retinaface('val', str(tmp_path / 'root'), data).gt_roidb()[0]
     np.testing.assert_array_equal(roi['boxes'], [[2, 2, 32, 32]])
     np.testing.assert_array_equal(roi['boxes_mask'], [[1, 1, 6, 21]])
+
+
+# (face line in a 40 x 30 image, kept box or None when dropped with the warning)
+BOX_CASES = [
+    ('5 5 10 10', [5, 5, 15, 15]),
+    ('5 5 0 10', None),          # no width
+    ('5 5 10 -2', None),         # negative height
+    ('-20 5 10 10', None),       # entirely left of the image
+    ('5 -30 10 10', None),       # entirely above
+    ('40 5 10 10', None),        # starts at the right edge
+    ('5 30 10 10', None),        # starts at the bottom edge
+    ('35 25 10 10', [35, 25, 40, 30]),  # partly outside: clipped, as the original
+    ('-5 -5 10 10', [-5, -5, 5, 5]),    # the original clips only x2 / y2
+]
+
+
+def test_bad_box_table_one_warning_with_the_first_lines(tmp_path, mnet_config, caplog):
+    text = '# a.jpg\n' + '\n'.join(line for line, _ in BOX_CASES) + '\n'
+    data = make_split(tmp_path, 'train', text, {'a.jpg': (40, 30)})
+    with caplog.at_level(logging.WARNING, logger='rcnn.dataset.retinaface'):
+        roidb = retinaface('train', str(tmp_path / 'root'), data).gt_roidb()
+    np.testing.assert_array_equal(roidb[0]['boxes'], [box for _, box in BOX_CASES if box is not None])
+    label = os.path.join(data, 'train', 'label.txt')
+    dropped = [number for number, (_, box) in enumerate(BOX_CASES, start=2) if box is None]
+    assert [r.getMessage() for r in caplog.records] == [
+        'retinaface_train: dropped %d boxes with no area or entirely outside their image (%s, ...)'
+        % (len(dropped), ', '.join('%s:%d' % (label, n) for n in dropped[:5]))]
