@@ -14,7 +14,8 @@ import mxnet as mx
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rcnn.config import config, generate_config  # noqa: E402
+import train  # noqa: E402
+from rcnn.config import config, default, generate_config  # noqa: E402
 from rcnn.core.loader import CropLoader  # noqa: E402
 from rcnn.core.metric import get_train_metrics  # noqa: E402
 from rcnn.dataset import synthetic  # noqa: E402
@@ -42,7 +43,10 @@ def main():
         mod = mx.mod.Module(sym, data_names=['data'], label_names=[d.name for d in loader.provide_label])
         mod.bind(loader.provide_data, loader.provide_label, for_training=True)
         mod.init_params(mx.init.Xavier())
-        mod.init_optimizer(optimizer='sgd', optimizer_params={'learning_rate': 0.001, 'momentum': 0.9})
+        optimizer = train.build_optimizer(argparse.Namespace(lr=0.001, lr_step=default.lr_step, wd=0.0005),
+                                          num_devices=1, num_workers=1,
+                                          iters_per_epoch=loader.size / args.batch, begin_step=0)
+        mod.init_optimizer(optimizer=optimizer)
         metric = get_train_metrics()
         wait, total, done = 0.0, 0.0, 0
         batches = iter(loader)
