@@ -2,7 +2,6 @@
 option, and a non-zero exit status, before any data worker process starts."""
 import json
 import os
-import pickle
 
 import mxnet as mx
 import pytest
@@ -12,6 +11,7 @@ from rcnn.config import config, generate_config
 from rcnn.core import loader
 from rcnn.dataset.synthetic import write_split
 from rcnn.utils import checkpoint, cli
+from tests.planted_pickle import plant_pickle
 
 
 @pytest.fixture(scope='module')
@@ -165,21 +165,12 @@ def test_resume_without_meta_refuses(capsys, data_root, tmp_path):
                      '--overwrite' % (prefix, prefix, prefix, prefix))
 
 
-class Planted:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, ('touch %s' % self.marker,))
-
-
 def test_resume_never_unpickles_states(capsys, data_root, tmp_path):
     prefix = tmp_path / 'retina'
     fake_run(prefix)
     marker = tmp_path / 'marker'
     states = str(prefix) + '-0000.states'
-    with open(states, 'wb') as f:
-        pickle.dump(Planted(marker), f)
+    plant_pickle(states, marker)
     meta = json.load(open(str(prefix) + '-0000.json'))
     meta[checkpoint.DIGESTS_KEY]['retina-0000.states'] = checkpoint.file_sha256(states)
     json.dump(meta, open(str(prefix) + '-0000.json', 'w'))

@@ -1,7 +1,6 @@
 import json
 import logging
 import os
-import pickle
 import sys
 import time
 
@@ -14,6 +13,7 @@ from rcnn.dataset.imdb import FLIP_ORDER, flip_boxes, flip_landmarks
 from rcnn.dataset.retinaface import LabelFileError, read_label_file
 from rcnn.utils.load_data import load_gt_roidb
 from tests.shared_data import shared_path
+from tests.planted_pickle import plant_pickle
 
 retinaface_module = sys.modules['rcnn.dataset.retinaface']
 
@@ -141,16 +141,6 @@ def test_image_size_cache_is_used_and_follows_the_image(tmp_path, mnet_config, m
     assert retinaface('val', root, data).gt_roidb()[0]['width'] == 60
 
 
-class Planted:
-    """Unpickling it creates ``marker``."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, ('touch %s' % self.marker,))
-
-
 def test_planted_pickles_in_the_cache_folder_run_nothing(tmp_path, mnet_config, caplog):
     data = make_split(tmp_path, 'train', '# a.jpg\n%s\n' % TRAIN_LINE, {'a.jpg': (64, 48)})
     root = tmp_path / 'root'
@@ -158,8 +148,7 @@ def test_planted_pickles_in_the_cache_folder_run_nothing(tmp_path, mnet_config, 
     marker = tmp_path / 'marker'
     imdb = retinaface('train', str(root), data)
     for path in (os.path.join(imdb.cache_path, 'retinaface_train_gt_roidb.pkl'), imdb.cache_file):
-        with open(path, 'wb') as f:
-            pickle.dump(Planted(marker), f)
+        plant_pickle(path, marker)
     assert len(imdb.gt_roidb()) == 1
     assert not marker.exists()
     assert 'ignoring unreadable image size cache %s' % imdb.cache_file in caplog.text

@@ -13,6 +13,7 @@ import pytest
 
 from rcnn.utils import checkpoint
 from rcnn.utils.checkpoint import CheckpointError
+from tests.planted_pickle import plant_pickle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -91,23 +92,12 @@ def test_meta_without_digests_is_refused_with_a_way_on(tmp_path):
         checkpoint.load_training_checkpoint(prefix, 0)
 
 
-class Planted:
-    """Unpickling it creates ``marker``."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, ('touch %s' % self.marker,))
-
-
 def test_planted_pickle_states_is_never_unpickled(tmp_path):
     """A pickle as .states, even with a meta JSON that records its sha256, is refused and runs nothing."""
     prefix = str(tmp_path / 'retina')
     marker = tmp_path / 'marker'
     save(prefix, 1.0)
-    with open(prefix + '-0000.states', 'wb') as f:
-        pickle.dump(Planted(marker), f)
+    plant_pickle(prefix + '-0000.states', marker)
     with pytest.raises(CheckpointError, match='retina-0000.states does not match'):
         checkpoint.load_training_checkpoint(prefix, 0)
     meta = json.load(open(prefix + '-0000.json'))
@@ -120,6 +110,9 @@ def test_planted_pickle_states_is_never_unpickled(tmp_path):
         'unpickling can run code). To continue from its weights alone, start a new run with --pretrained %s '
         '--pretrained_epoch 0 and another --prefix' % (prefix, prefix))
     assert not marker.exists()
+    with open(prefix + '-0000.states', 'rb') as f:
+        pickle.load(f)  # what MXNet's Updater.set_states did
+    assert marker.exists()
 
 
 def test_checkpoint_files_and_temp_cleanup(tmp_path):
