@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import re
+from typing import NamedTuple, Optional
 
 import mxnet as mx
 import numpy as np
@@ -37,6 +38,9 @@ log = logging.getLogger('train')
 # Options that change the numbers of a run: a resumed run that differs in one is not the run it continues.
 RESULT_OPTIONS = ('network', 'dataset', 'image_set', 'lr', 'lr_step', 'wd', 'batch_images', 'image_size',
                   'no_flip', 'no_shuffle', 'seed', 'pretrained', 'pretrained_epoch')
+
+# What a resumed run reads from the checkpoint's meta JSON besides the weights and optimizer state.
+RESUME_KEYS = ('epoch', 'step', 'batch_in_epoch', 'fixed_params', 'loader_seed', 'ohem_rng', 'optimizer')
 
 
 def lr_step_option(text):
@@ -205,6 +209,10 @@ def load_resume_point(args):
                      % (args.prefix, newest, newest))
         raise checkpoint.CheckpointError('cannot resume: %s; %s' % (err, offer)) from None
     meta = resumed[3]
+    missing = [key for key in RESUME_KEYS if key not in meta]
+    if missing:
+        raise checkpoint.CheckpointError('cannot resume: %s lacks %s: not written by train.py'
+                                         % (checkpoint.meta_path(args.prefix, args.resume), ', '.join(missing)))
     changed = [name for name in RESULT_OPTIONS if meta.get('args', {}).get(name) != getattr(args, name)]
     if changed:
         log.warning('resuming with options that differ from the run it continues (%s): the result will '
@@ -222,6 +230,40 @@ def load_roidb(args, batch_size, num_parts):
                         'images or lower --batch_images' % (len(roidb), args.dataset_path, args.image_set,
                                                             batch_size))
     return roidb
+
+
+class StartingPoint(NamedTuple):
+    """Where a run starts: weights, counters, frozen layers, seeds and saved states."""
+    arg_params: dict
+    aux_params: dict
+    epoch: int
+    step: int
+    skip: int  # batches of the first epoch already done
+    fixed_params: list
+    loader_seed: int
+    optimizer_state: Optional[tuple]  # (arrays, info) for Trainer.init, or None
+    ohem_rng: Optional[dict]  # rpn_fpn_ohem3.rng_state() of the resumed run, or None
+
+
+def starting_point(args, sym):
+    """The checkpoint ``--resume`` names, or else ``--pretrained`` (or nothing) at ``--begin_epoch``."""
+    if args.resume is not None:
+        arg_params, aux_params, states, meta = load_resume_point(args)
+        log.info('resuming from %s-%04d at epoch %d, step %d', args.prefix, args.resume, meta['epoch'], meta['step'])
+        if meta['optimizer'] is None:
+            log.warning('%s-%04d holds no optimizer state (distributed training): momentum restarts from zero',
+                        args.prefix, args.resume)
+        return StartingPoint(arg_params, aux_params, meta['epoch'], meta['step'], meta['batch_in_epoch'],
+                             meta['fixed_params'], meta['loader_seed'],
+                             None if meta['optimizer'] is None else (states, meta['optimizer']), meta['ohem_rng'])
+    if args.pretrained:
+        arg_params, aux_params = load_pretrained(args.pretrained, args.pretrained_epoch)
+    else:
+        arg_params, aux_params = {}, {}
+        log.info('no --pretrained: every layer starts from Xavier initialisation')
+    loader_seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2 ** 31)
+    return StartingPoint(arg_params, aux_params, args.begin_epoch, 0, 0, fixed_param_names(sym, arg_params),
+                         loader_seed, None, None)
 
 
 def train_net(args, callbacks=()):
@@ -243,48 +285,31 @@ def train_net(args, callbacks=()):
     roidb = load_roidb(args, batch_size, num_workers)
 
     sym = get_symbol(args.network, mode='train')
-    if args.resume is not None:
-        arg_params, aux_params, states, meta = load_resume_point(args)
-        begin_epoch, step, skip = meta['epoch'], meta['step'], meta['batch_in_epoch']
-        fixed, loader_seed = meta['fixed_params'], meta['loader_seed']
-        optimizer_state = None if meta.get('optimizer') is None else (states, meta['optimizer'])
-        log.info('resuming from %s-%04d at epoch %d, step %d', args.prefix, args.resume, begin_epoch, step)
-    else:
-        if args.pretrained:
-            arg_params, aux_params = load_pretrained(args.pretrained, args.pretrained_epoch)
-        else:
-            arg_params, aux_params = {}, {}
-            log.info('no --pretrained: every layer starts from Xavier initialisation')
-        begin_epoch, step, skip, optimizer_state = args.begin_epoch, 0, 0, None
-        fixed = fixed_param_names(sym, arg_params)
-        loader_seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2 ** 31)
+    start = starting_point(args, sym)
     if args.seed is not None:
         seed_everything(args.seed)
     rpn_fpn_ohem3.seed_rng(args.seed)
-    if args.resume is not None:
-        rpn_fpn_ohem3.set_rng_state(meta['ohem_rng'])
-        if optimizer_state is None:
-            log.warning('%s-%04d holds no optimizer state (distributed training): momentum restarts from zero',
-                        args.prefix, args.resume)
+    if start.ohem_rng is not None:
+        rpn_fpn_ohem3.set_rng_state(start.ohem_rng)
 
     test_sym = train_to_test_symbol(sym, config.RPN_FEAT_STRIDE, config.NUM_ANCHORS)
     feat_sym = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in config.RPN_FEAT_STRIDE]
     train_data = CropLoader(feat_sym, roidb, batch_size=batch_size, shuffle=not args.no_shuffle,
-                            num_workers=args.workers, seed=loader_seed + rank, num_parts=num_workers,
-                            part_index=rank, first_epoch=begin_epoch)
+                            num_workers=args.workers, seed=start.loader_seed + rank, num_parts=num_workers,
+                            part_index=rank, first_epoch=start.epoch)
     monitor = None
     ctrl_c = callback.StopOnCtrlC()
     try:
         iters_per_epoch = train_data.size / batch_size
-        optimizer = build_optimizer(args, len(ctx), num_workers, iters_per_epoch, step)
+        optimizer = build_optimizer(args, len(ctx), num_workers, iters_per_epoch, start.step)
         scheduler = optimizer.lr_scheduler
         trainer = Trainer(sym, test_sym, train_data.provide_data, train_data.provide_label, ctx, kv,
-                          fixed_param_names=fixed, prefix=args.prefix, is_writer=rank == 0)
-        trainer.epoch, trainer.step = begin_epoch, step
+                          fixed_param_names=start.fixed_params, prefix=args.prefix, is_writer=rank == 0)
+        trainer.epoch, trainer.step = start.epoch, start.step
         trainer.extra_meta = {'network': args.network, 'dataset': args.dataset, 'args': vars(args),
-                              'fixed_params': fixed, 'loader_seed': loader_seed}
+                              'fixed_params': start.fixed_params, 'loader_seed': start.loader_seed}
         trainer.state_hooks = {'ohem_rng': rpn_fpn_ohem3.rng_state}
-        trainer.init(arg_params, aux_params, optimizer, optimizer_state)
+        trainer.init(start.arg_params, start.aux_params, optimizer, start.optimizer_state)
         log.info('%d images, %d batches of %d per epoch; lr %g, steps at epochs %s (iterations %s)',
                  len(roidb), train_data.num_batches, batch_size, args.lr, parse_lr_step(args.lr_step),
                  scheduler.step_iters)
@@ -292,7 +317,7 @@ def train_net(args, callbacks=()):
                                          ctx_id=ctx[0].device_id if ctx[0].device_type == 'gpu' else -1)
         ctrl_c.install()
         trainer.fit(train_data, get_train_metrics(log_loss=True), end_epoch=args.end_epoch,
-                    end_step=scheduler.step_iters[-1], skip_batches=skip, frequent=args.frequent,
+                    end_step=scheduler.step_iters[-1], skip_batches=start.skip, frequent=args.frequent,
                     callbacks=[monitor, ctrl_c, *callbacks])
     except callback.EarlyStop as stop:
         log.info('early stop: %s', stop)

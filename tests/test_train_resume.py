@@ -109,4 +109,5 @@ def test_resume_freezes_what_the_pretrained_run_froze(data_root, tmp_path, refer
         run(data_root, tmp_path / 'resumed', *pretrained, callbacks=[StopAt(6)])
     run(data_root, tmp_path / 'resumed', *pretrained, '--resume')
     assert load_meta(str(tmp_path / 'resumed'), 0)['fixed_params'] == fixed
-    assert file_sha256(str(tmp_path / 'resumed') + '-0000.params') == file_sha256(str(tmp_path / 'whole') + '-0000.params')
+    whole, resumed = (file_sha256(str(tmp_path / name) + '-0000.params') for name in ('whole', 'resumed'))
+    assert resumed == whole

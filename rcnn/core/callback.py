@@ -88,7 +88,8 @@ def add_arguments(parser):
     group.add_argument('--val_scale', type=number(0, low_open=True), default=1.0,
                        help='resize factor of the validation images')
     group.add_argument('--val_threshold', type=number(0, 1), default=0.02, help='lowest face score kept in validation')
-    group.add_argument('--val_max_images', type=number(0, kind=int), default=0, help='validate on the first N images (0: all)')
+    group.add_argument('--val_max_images', type=number(0, kind=int), default=0,
+                       help='validate on the first N images (0: all)')
     group.add_argument('--early_stop', type=number(0, kind=int), default=0,
                        help='stop after K validations without a better AP (0: never)')
     group.add_argument('--no_tensorboard', action='store_true', help='do not write TensorBoard events')
