@@ -73,3 +73,23 @@ def test_no_gradient_flows_back(rng):
         out = mx.nd.Custom(scores_nd, labels_nd, op_type='rpn_fpn_ohem3', num_anchors=2, batch_size=64)
     out[0].backward()
     assert not scores_nd.grad.asnumpy().any()
+
+
+def test_random_mode_draws_from_its_own_restorable_generator(rng):
+    """Mode 0 is reproducible from the seed, leaves numpy's global state alone, and continues
+    exactly from a saved rng_state (what --resume restores)."""
+    scores, labels = random_case(rng, fg_share=0.3)
+    kwargs = dict(num_anchors=2, batch_size=64, fg_fraction=0.25, ohem_mode=0, stride=16)
+    np.random.seed(0)
+    global_state = np.random.get_state()[1].copy()
+    rpn_fpn_ohem3.seed_rng(5)
+    first = run_op(scores, labels, **kwargs)[0]
+    saved = rpn_fpn_ohem3.rng_state()
+    second = run_op(scores, labels, **kwargs)[0]
+    assert not np.array_equal(first, second)  # the generator moved on
+    rpn_fpn_ohem3.seed_rng(5)
+    assert np.array_equal(run_op(scores, labels, **kwargs)[0], first)
+    rpn_fpn_ohem3.set_rng_state(saved)
+    assert np.array_equal(run_op(scores, labels, **kwargs)[0], second)
+    assert np.array_equal(np.random.get_state()[1], global_state)
+    assert list(saved['generators']) == ['face_stride16@cpu(0)']
