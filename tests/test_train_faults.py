@@ -1,7 +1,7 @@
 """train.py killed with SIGKILL at random moments (checkpoint saves included): whatever is on disk
 afterwards is whole, every checkpoint with a meta JSON verifies (once an interrupted save's journal
-is completed), and --resume either continues to the weights of an uninterrupted run, bit for bit,
-or refuses with one line naming the files."""
+is completed), and --resume continues to the weights of an uninterrupted run, bit for bit, or,
+when the run was killed before its first checkpoint, refuses with one line naming the file."""
 import glob
 import json
 import os
@@ -78,7 +78,7 @@ def assert_whole_files(prefix):
 
 
 def kill_and_resume(data_root, prefix, reference, rng):
-    """One trial; returns 'resumed' or 'refused'."""
+    """One trial; returns ('resumed' or 'refused', whether the kill came during a save)."""
     digest, duration = reference
     proc = subprocess.Popen(train_cmd(data_root, prefix), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -86,21 +86,27 @@ def kill_and_resume(data_root, prefix, reference, rng):
     time.sleep(rng.uniform(0, duration))
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=TIMEOUT)
+    folder = os.path.dirname(str(prefix))
+    during_save = bool(glob.glob(os.path.join(folder, '.*')) + glob.glob(os.path.join(folder, '*.saving')))
     assert_whole_files(str(prefix))
+    saved = glob.glob(str(prefix) + '-0000.*')  # a checkpoint was (being) written: it must resume
     code, stderr = run(train_cmd(data_root, prefix, '--resume'))
     if code == 0:
         assert checkpoint.file_sha256(str(prefix) + '-0000.params') == digest
-        assert not glob.glob(os.path.join(os.path.dirname(str(prefix)), '.*'))  # no temporary file left
-        return 'resumed'
+        assert not glob.glob(os.path.join(folder, '.*'))  # no temporary file left
+        return 'resumed', during_save
     last = stderr.strip().splitlines()[-1]
-    assert code == 1 and last.startswith('error: cannot resume: ') and 'retina-0000' in last, stderr[-3000:]
-    return 'refused'
+    assert code == 1 and not saved, stderr[-3000:]
+    assert last.startswith('error: cannot resume: %s-0000.json not found' % prefix), last
+    return 'refused', during_save
 
 
 def trials(data_root, tmp_path, reference, count, seed):
     rng = random.Random(seed)
-    outcomes = [kill_and_resume(data_root, tmp_path / str(i) / 'retina', reference, rng) for i in range(count)]
-    print('fault trials: %d resumed bit-identical, %d refused' % (outcomes.count('resumed'), outcomes.count('refused')))
+    results = [kill_and_resume(data_root, tmp_path / str(i) / 'retina', reference, rng) for i in range(count)]
+    outcomes = [outcome for outcome, _ in results]
+    print('fault trials: %d resumed bit-identical, %d refused; %d killed during a save'
+          % (outcomes.count('resumed'), outcomes.count('refused'), sum(during for _, during in results)))
     return outcomes
 
 
