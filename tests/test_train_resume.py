@@ -111,3 +111,14 @@ def test_resume_freezes_what_the_pretrained_run_froze(data_root, tmp_path, refer
     assert load_meta(str(tmp_path / 'resumed'), 0)['fixed_params'] == fixed
     whole, resumed = (file_sha256(str(tmp_path / name) + '-0000.params') for name in ('whole', 'resumed'))
     assert resumed == whole
+
+
+def test_overwrite_replaces_the_previous_run(data_root, tmp_path, reference):
+    """--overwrite removes the old run's checkpoints and metrics first: none of them survives."""
+    prefix = tmp_path / 'retina'
+    for name in ('-0009.params', '-0009.json', '-0009.states', '-metrics.jsonl', '-best-loss-0000.params'):
+        (tmp_path / ('retina' + name)).write_text('old run')
+    run(data_root, prefix, '--overwrite')
+    assert not any(p.read_bytes() == b'old run' for p in tmp_path.iterdir() if p.is_file())
+    assert not (tmp_path / 'retina-0009.params').exists()
+    assert file_sha256(str(prefix) + '-0000.params') == reference

@@ -110,12 +110,21 @@ def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, meta=None, op
             _fsync_file(tmp)
         journal = [[os.path.basename(tmp), os.path.basename(final)] for tmp, final in renames]
         _atomic_write(journal_path(prefix, epoch), lambda tmp: _write_json(tmp, {'renames': journal}))
+    except (OSError, mx.base.MXNetError) as err:
+        _remove_existing(tmp for tmp, _ in renames)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError('cannot write checkpoint %s-%04d in %s (%s); the previous checkpoint is intact'
+                              % (prefix, epoch, folder, reason[:200])) from None
     except BaseException:
-        for tmp, _ in renames:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        _remove_existing(tmp for tmp, _ in renames)
         raise
     _complete_journal(journal_path(prefix, epoch))
+
+
+def _remove_existing(paths):
+    for path in paths:
+        if os.path.exists(path):
+            os.remove(path)
 
 
 def _complete_journal(path):

@@ -115,6 +115,23 @@ def test_planted_pickle_states_is_never_unpickled(tmp_path):
     assert marker.exists()
 
 
+def test_full_disk_keeps_the_previous_set(tmp_path, monkeypatch):
+    prefix = str(tmp_path / 'retina')
+    save(prefix, 1.0)
+
+    def no_space(path, value):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(checkpoint, '_write_json', no_space)
+    with pytest.raises(CheckpointError) as err:
+        save(prefix, 2.0)
+    assert str(err.value) == ('cannot write checkpoint %s-0000 in %s ([Errno 28] No space left on device); the '
+                              'previous checkpoint is intact' % (prefix, tmp_path))
+    monkeypatch.undo()
+    assert checkpoint.load_training_checkpoint(prefix, 0)[3]['value'] == 1.0
+    assert sorted(os.listdir(tmp_path)) == [
+        'retina-0000.json', 'retina-0000.params', 'retina-0000.states', 'retina-symbol.json']
+
+
 def test_checkpoint_files_and_temp_cleanup(tmp_path):
     prefix = str(tmp_path / 'retina')
     save(prefix, 1.0, epoch=1)
