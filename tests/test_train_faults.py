@@ -1,7 +1,8 @@
-"""train.py killed with SIGKILL at random moments (checkpoint saves included): whatever is on disk
-afterwards is whole, every checkpoint with a meta JSON verifies (once an interrupted save's journal
-is completed), and --resume continues to the weights of an uninterrupted run, bit for bit, or,
-when the run was killed before its first checkpoint, refuses with one line naming the file."""
+"""train.py killed with SIGKILL at random moments (every other trial within a checkpoint save):
+whatever is on disk afterwards is whole, every checkpoint with a meta JSON verifies (once an
+interrupted save's journal is completed), and --resume continues to the weights of an
+uninterrupted run, bit for bit, or, when the run was killed before its first checkpoint, refuses
+with one line naming the file."""
 import glob
 import json
 import os
@@ -77,17 +78,27 @@ def assert_whole_files(prefix):
             checkpoint.load_checkpoint(ckpt_prefix, epoch)
 
 
-def kill_and_resume(data_root, prefix, reference, rng):
-    """One trial; returns ('resumed' or 'refused', whether the kill came during a save)."""
+def saving(folder):
+    """Temporary files or a journal of a save in progress."""
+    return glob.glob(os.path.join(folder, '.*')) + glob.glob(os.path.join(folder, '*.saving'))
+
+
+def kill_and_resume(data_root, prefix, reference, rng, in_save):
+    """One trial: SIGKILL at a random moment of the training or, with ``in_save``, within 10 ms of
+    the first save seen after a random moment. Returns ('resumed' or 'refused', whether the kill
+    came during a save)."""
     digest, duration = reference
+    folder = os.path.dirname(str(prefix))
     proc = subprocess.Popen(train_cmd(data_root, prefix), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     wait_for_training(proc, prefix)
     time.sleep(rng.uniform(0, duration))
+    while in_save and proc.poll() is None and not saving(folder):
+        pass
+    time.sleep(rng.uniform(0, 0.01) if in_save else 0)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=TIMEOUT)
-    folder = os.path.dirname(str(prefix))
-    during_save = bool(glob.glob(os.path.join(folder, '.*')) + glob.glob(os.path.join(folder, '*.saving')))
+    during_save = bool(saving(folder))
     assert_whole_files(str(prefix))
     saved = glob.glob(str(prefix) + '-0000.*')  # a checkpoint was (being) written: it must resume
     code, stderr = run(train_cmd(data_root, prefix, '--resume'))
@@ -103,7 +114,8 @@ def kill_and_resume(data_root, prefix, reference, rng):
 
 def trials(data_root, tmp_path, reference, count, seed):
     rng = random.Random(seed)
-    results = [kill_and_resume(data_root, tmp_path / str(i) / 'retina', reference, rng) for i in range(count)]
+    results = [kill_and_resume(data_root, tmp_path / str(i) / 'retina', reference, rng, in_save=i % 2 == 1)
+               for i in range(count)]
     outcomes = [outcome for outcome, _ in results]
     print('fault trials: %d resumed bit-identical, %d refused; %d killed during a save'
           % (outcomes.count('resumed'), outcomes.count('refused'), sum(during for _, during in results)))
