@@ -7,18 +7,16 @@ import mxnet as mx
 import pytest
 
 import train
-from rcnn.config import config, generate_config
 from rcnn.core import loader
 from rcnn.dataset.synthetic import write_split
 from rcnn.utils import checkpoint, cli
 from tests.planted_pickle import plant_pickle
+from tests.train_runs import restored_train_config, small_faces
 
 
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('faces')
-    write_split(str(root), 'train', 4, seed=5, height=160, width=160, min_side=24, max_side=64)
-    return root
+    return small_faces(tmp_path_factory, 4)
 
 
 @pytest.fixture(autouse=True)
@@ -26,10 +24,8 @@ def no_workers_and_restored_config(monkeypatch):
     def workers_started(*args, **kwargs):
         raise AssertionError('data workers started before the error')
     monkeypatch.setattr(loader, 'WorkerPool', workers_started)
-    batch_images, scales = config.TRAIN.BATCH_IMAGES, config.SCALES
-    yield
-    generate_config('resnet', 'retinaface')
-    config.TRAIN.BATCH_IMAGES, config.SCALES = batch_images, scales
+    with restored_train_config():
+        yield
 
 
 def argv(data_root, prefix, *options):

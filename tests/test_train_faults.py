@@ -16,8 +16,8 @@ import mxnet as mx
 import pytest
 
 from rcnn.core.callback import read_log
-from rcnn.dataset.synthetic import write_split
 from rcnn.utils import checkpoint
+from tests.train_runs import small_faces
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 300
@@ -25,9 +25,7 @@ TIMEOUT = 300
 
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('faces')
-    write_split(str(root), 'train', 8, seed=5, height=160, width=160, min_side=24, max_side=64)
-    return root
+    return small_faces(tmp_path_factory, 8)
 
 
 def train_cmd(data_root, prefix, *extra):

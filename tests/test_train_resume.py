@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 import train
-from rcnn.config import config, generate_config
-from rcnn.dataset.synthetic import write_split
 from rcnn.utils.checkpoint import file_sha256, load_meta
+from tests.train_runs import restored_train_config, small_faces
 
 STEPS_PER_EPOCH = 4  # 8 images, batches of 2
 OPTIONS = ['--lr_step', '2,3', '--end_epoch', '3']  # lr x0.1 after step 8, end at step 12
@@ -16,17 +15,13 @@ OPTIONS = ['--lr_step', '2,3', '--end_epoch', '3']  # lr x0.1 after step 8, end 
 
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('faces')
-    write_split(str(root), 'train', 8, seed=5, height=160, width=160, min_side=24, max_side=64)
-    return root
+    return small_faces(tmp_path_factory, 8)
 
 
 @pytest.fixture(autouse=True)
 def restore_config():
-    batch_images, scales = config.TRAIN.BATCH_IMAGES, config.SCALES
-    yield
-    generate_config('resnet', 'retinaface')
-    config.TRAIN.BATCH_IMAGES, config.SCALES = batch_images, scales
+    with restored_train_config():
+        yield
 
 
 def run(data_root, prefix, *options, callbacks=()):
@@ -62,10 +57,8 @@ class Killed(Exception):
 def reference_run(data_root, tmp_path_factory):
     """Prefix of an uninterrupted run from scratch."""
     prefix = tmp_path_factory.mktemp('reference') / 'retina'
-    batch_images, scales = config.TRAIN.BATCH_IMAGES, config.SCALES
-    trainer = run(data_root, prefix)
-    generate_config('resnet', 'retinaface')
-    config.TRAIN.BATCH_IMAGES, config.SCALES = batch_images, scales
+    with restored_train_config():
+        trainer = run(data_root, prefix)
     assert trainer.step == 3 * STEPS_PER_EPOCH
     return str(prefix)
 
