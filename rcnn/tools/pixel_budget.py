@@ -1,0 +1,49 @@
+"""The guard test.py and test_widerface.py put on very large inputs.
+
+Time and memory of one forward grow with the pixels the network sees: an 8000x8000 image at
+scale 1 (64 megapixels) takes about 30 s and 5 GB with mnet.25 on a 2-core CPU, and R50 needs
+several times that. Rather than run out of memory, or silently downscale (which changes the
+detections), the command-line front ends refuse an image whose largest network input would pass
+``--max-megapixels`` (default 16, i.e. 4000x4000) and say what to change; ``--max-megapixels 0``
+removes the limit. The library (``RetinaFace.detect``) has no such limit.
+"""
+from ..utils.cli import UserError, number
+
+DEFAULT_MAX_MEGAPIXELS = 16.0
+
+
+class ImageTooLargeError(UserError):
+    """An image whose network input would pass the pixel budget; the message names the image,
+    its size, the scale and the options that change the outcome."""
+
+
+def add_max_megapixels_option(parser):
+    """Add ``--max-megapixels`` (a float >= 0, 0 = no limit) to an argparse parser."""
+    parser.add_argument('--max-megapixels', type=number(0), default=DEFAULT_MAX_MEGAPIXELS,
+                        metavar='MP',
+                        help='refuse an image whose network input passes MP megapixels, as a '
+                             'guard against running out of memory; 0: no limit (default %(default)s)')
+
+
+def check_network_input(name, image_shape, scales, max_megapixels, scale_options):
+    """Raise :class:`ImageTooLargeError` when the largest network input passes the budget.
+
+    :param name: the image's path, named in the message
+    :param image_shape: (H, W, ...) of the decoded image, in pixels
+    :param scales: the resize factors detection will run at (the largest one counts)
+    :param max_megapixels: the budget in millions of pixels; 0 or None: no limit
+    :param scale_options: the options that set the scale, named in the message (e.g.
+        ``'--target-size / --max-size'``)
+    """
+    if not max_megapixels:
+        return
+    height, width = image_shape[:2]
+    scale = max(scales)
+    input_height, input_width = int(round(height * scale)), int(round(width * scale))
+    megapixels = input_height * input_width / 1e6
+    if megapixels > max_megapixels:
+        raise ImageTooLargeError(
+            '%s: %dx%d pixels at scale %.3g give the network a %dx%d input (%.1f megapixels), over '
+            'the limit of %g megapixels; lower the scale (%s) or raise --max-megapixels (0: no '
+            'limit)' % (name, width, height, scale, input_width, input_height, megapixels,
+                        max_megapixels, scale_options))
