@@ -23,7 +23,8 @@ import time
 import cv2
 from tqdm import tqdm
 
-from rcnn.tools.pixel_budget import add_max_megapixels_option, check_network_input
+from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_input,
+                                   refuse_overwriting_inputs)
 from rcnn.utils import cli
 from rcnn.utils.image_file import read_image_file
 from retinaface import NETWORKS, RetinaFace, draw_detections, target_scale
@@ -106,25 +107,6 @@ def write_json(result, path):
             f.write(text + '\n')
     except OSError as err:
         raise cli.UserError('cannot write %s: %s' % (path, err.strerror or err)) from None
-
-
-def same_file(path, other):
-    """Whether two paths name the same file (resolved links, or one file under two names)."""
-    if os.path.realpath(path) == os.path.realpath(other):
-        return True
-    try:
-        return os.path.samefile(path, other)
-    except OSError:
-        return False
-
-
-def refuse_overwriting_inputs(inputs, outputs, option):
-    """UserError when any output path names one of the input files."""
-    for output in outputs:
-        for path in inputs:
-            if same_file(output, path):
-                raise cli.UserError('%s %s would overwrite the input %s: choose another %s'
-                                    % (option, output, path, option))
 
 
 def folder_images(folder):

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from rcnn.dataset.retinaface import LabelFileError, read_label_file
 from rcnn.tools import widerface_eval
-from rcnn.tools.pixel_budget import add_max_megapixels_option, check_network_input
+from rcnn.tools.cli_guards import add_max_megapixels_option, check_network_input
 from rcnn.utils import cli
 from rcnn.utils.image_file import read_image_file
 from retinaface import NETWORKS, RetinaFace, target_scale

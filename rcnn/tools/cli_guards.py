@@ -1,12 +1,17 @@
-"""The guard test.py and test_widerface.py put on very large inputs.
+"""Guards of the command-line front ends (test.py, test_widerface.py, tools/export_onnx.py).
 
-Time and memory of one forward grow with the pixels the network sees: an 8000x8000 image at
-scale 1 (64 megapixels) takes about 30 s and 5 GB with mnet.25 on a 2-core CPU, and R50 needs
-several times that. Rather than run out of memory, or silently downscale (which changes the
+Never write over an input: :func:`refuse_overwriting_inputs` compares resolved paths (and, for
+files that exist, the files themselves, so links and hard links count) before any work.
+
+A pixel budget for very large inputs: time and memory of one forward grow with the pixels the
+network sees (an 8000x8000 image at scale 1, 64 megapixels, takes about 30 s and 5 GB with
+mnet.25 on a 2-core CPU; R50 needs several times that). Rather than run out of memory, or silently downscale (which changes the
 detections), the command-line front ends refuse an image whose largest network input would pass
 ``--max-megapixels`` (default 16, i.e. 4000x4000) and say what to change; ``--max-megapixels 0``
 removes the limit. The library (``RetinaFace.detect``) has no such limit.
 """
+import os
+
 from ..utils.cli import UserError, number
 
 DEFAULT_MAX_MEGAPIXELS = 16.0
@@ -47,3 +52,25 @@ def check_network_input(name, image_shape, scales, max_megapixels, scale_options
             'the limit of %g megapixels; lower the scale (%s) or raise --max-megapixels (0: no '
             'limit)' % (name, width, height, scale, input_width, input_height, megapixels,
                         max_megapixels, scale_options))
+
+
+def same_file(path, other):
+    """Whether two paths name the same file (resolved links, or one file under two names)."""
+    if os.path.realpath(path) == os.path.realpath(other):
+        return True
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def refuse_overwriting_inputs(inputs, outputs, option):
+    """UserError when any of the ``outputs`` paths names one of the ``inputs`` files.
+
+    :param option: the command-line option that chose the outputs, named in the message
+    """
+    for output in outputs:
+        for path in inputs:
+            if same_file(output, path):
+                raise UserError('%s %s would overwrite the input %s: choose another %s'
+                                % (option, output, path, option))
