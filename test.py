@@ -10,8 +10,8 @@ network input would pass --max-megapixels is refused. Boxes are drawn in red, la
 
 A folder as --image writes, per image file ``<name>`` (extension kept, so ``x.jpg`` and ``x.png``
 both get their own results), ``<name>.jpg`` (drawn) and ``<name>.json`` into the --output folder.
-No input file is ever written: an output folder where a result would replace an input is refused
-before any work. An image that cannot be read or is too large is reported and skipped, the others
+No input file is ever written: the input folder itself, or an output folder where a result would
+replace an input (a link to one, say), is refused before any work. An image that cannot be read or is too large is reported and skipped, the others
 are processed, and the run ends with a summary and exit status 1 if any image failed.
 """
 import json
@@ -24,7 +24,7 @@ import cv2
 from tqdm import tqdm
 
 from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_input,
-                                   refuse_overwriting_inputs)
+                                   refuse_overwriting_inputs, same_file)
 from rcnn.utils import cli
 from rcnn.utils.image_file import read_image_file
 from retinaface import NETWORKS, RetinaFace, draw_detections, target_scale
@@ -131,6 +131,10 @@ def detect_folder(args):
                             % (', '.join(IMAGE_EXTENSIONS), args.image))
     if os.path.exists(output) and not os.path.isdir(output):
         raise cli.UserError('--output %s is a file; a folder input needs an output folder' % output)
+    if same_file(output, args.image):
+        raise cli.UserError('--output %s is the input folder: the results would mix with the images '
+                            '(and be read as images on the next run); choose another --output'
+                            % output)
     inputs = [os.path.join(args.image, name) for name in os.listdir(args.image)]
     outputs = [path for name in names for path in result_paths(output, name)]
     refuse_overwriting_inputs([p for p in inputs if os.path.isfile(p)], outputs, '--output')
