@@ -26,6 +26,7 @@ over the images that have an output file, exactly as ``python -m rcnn.tools.wide
 import argparse
 import logging
 import os
+import sys
 
 import numpy as np
 from tqdm import tqdm
@@ -104,7 +105,7 @@ def read_image_list(path):
         with open(path) as f:
             lines = [line.strip() for line in f if line.strip()]
         names = ([name for name, _, _ in read_label_file(path)]
-                 if lines and lines[0].startswith('#') else lines)
+                 if any(line.startswith('#') for line in lines) else lines)
     except LabelFileError as err:
         raise cli.UserError(str(err)) from None
     except (OSError, UnicodeDecodeError) as err:
@@ -225,7 +226,7 @@ def run(args, detector, names):
                                 '--scale, or --target-size / --max-size, with --mode 0')
         except cli.UserError as err:
             failed.append(name)
-            progress.write('skipped: %s' % err)
+            progress.write('skipped: %s' % err, file=sys.stderr)
             continue
         faces, _ = detector.detect(image, threshold=args.thresh, scales=scales, do_flip=do_flip)
         write_submission(output_path(args.output, name), name, faces)
