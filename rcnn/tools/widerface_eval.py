@@ -52,7 +52,9 @@ import collections
 import csv
 import logging
 import os
+import struct
 import sys
+import zlib
 
 import numpy as np
 
@@ -151,17 +153,23 @@ def _counted_faces_of(setting_mat):
             for event_list in setting_mat['gt_list'][:, 0] for k in event_list[:, 0]]
 
 
+# What scipy's loadmat raises on bytes that are not a complete .mat file (besides MatReadError).
+_CORRUPT_MAT_ERRORS = (ValueError, OSError, TypeError, IndexError, KeyError, EOFError,
+                       NotImplementedError, struct.error, zlib.error)
+
+
 def _read_mat(path, fields, parse):
     """``parse(contents of the .mat file)``; GroundTruthError naming the file when it is missing,
     corrupt or not laid out as the official one (``fields`` names what it should hold)."""
     from scipy.io import loadmat
     from scipy.io.matlab import MatReadError
+    corrupt = _CORRUPT_MAT_ERRORS + (MatReadError,)
     if not os.path.isfile(path):
         raise GroundTruthError('WIDER ground truth file not found: %s (the eval_tools folder of '
                                'WIDER FACE has it; see data/README.md)' % path)
     try:
         contents = loadmat(path)
-    except (MatReadError, ValueError, OSError, TypeError) as err:
+    except corrupt as err:
         raise GroundTruthError('%s is not a readable .mat file (truncated or corrupt?): %s'
                                % (path, err)) from None
     try:
