@@ -109,7 +109,7 @@ def main(argv=None):
                             '-r requirements-onnx.txt') from None
 
     detector = RetinaFace(args.prefix, args.epoch, ctx_id=-1, network=args.network)
-    symbol, (arg_params, aux_params) = detector._symbol, detector._params
+    symbol, arg_params, aux_params = detector.symbol, detector.arg_params, detector.aux_params
     require_finite(list(arg_params.items()) + list(aux_params.items()),
                    params_path(args.prefix, args.epoch))
     try:
