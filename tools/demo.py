@@ -67,8 +67,8 @@ def main(argv=None):
     picture = os.path.join(args.out, 'detections.jpg')
     cv2.imwrite(picture, drawn)
     print('held-out AP@0.5 = %.3f on %d images; detections drawn in %s' % (ap, len(images), picture))
-    print('next: python test.py --prefix %s --epoch 0 --network net3 --gpu -1 --image %s'
-          % (os.path.relpath(prefix), os.path.relpath(images[0])))
+    print('next: %s test.py --prefix %s --epoch 0 --network net3 --gpu -1 --image %s'
+          % (os.path.relpath(sys.executable), os.path.relpath(prefix), os.path.relpath(images[0])))
     return ap
 
 
