@@ -145,6 +145,8 @@ BAD_INPUTS = [
     (['--image', '{t1}', '--output', '{tmp}/absent/out.jpg'], 1, ['cannot write', '{tmp}/absent/out.jpg']),
     (['--image', '{t1}', '--output', '{tmp}/out.txt'], 1, ['cannot write', 'out.txt']),
     (['--image', '{t1}', '--max-megapixels', '0.5'], 1, ['{t1}', '1280x886', 'megapixels', '--max-megapixels']),
+    (['--image', '{t1}', '--target-size', '5000', '--max-size', '8000'], 1,   # the default budget
+     ['{t1}', '7223x5000 input', 'over the limit of 16 megapixels']),
     (['--image', '{t1}', '--prefix', '{tmp}/R50'], 1, ['{tmp}/R50-symbol.json']),
     (['--image', '{t1}', '--prefix', '{truncated}'], 1, ['{truncated}-0000.params']),
     (['--image', '{t1}', '--prefix', '{garbage}'], 1, ['{garbage}-symbol.json']),
