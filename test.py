@@ -24,7 +24,7 @@ import cv2
 from tqdm import tqdm
 
 from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_input,
-                                   refuse_overwriting_inputs, same_file)
+                                   first_few, refuse_overwriting_inputs, same_file)
 from rcnn.utils import cli
 from rcnn.utils.image_file import read_image_file
 from retinaface import NETWORKS, RetinaFace, draw_detections, target_scale
@@ -159,8 +159,7 @@ def detect_folder(args):
           % (total, len(names) - len(failed), len(names), output))
     if failed:
         raise cli.UserError('%d of %d images failed and have no results (see the "skipped" lines '
-                            'above): %s' % (len(failed), len(names), ', '.join(failed[:5])
-                                            + (', ...' if len(failed) > 5 else '')))
+                            'above): %s' % (len(failed), len(names), first_few(failed)))
     return 0
 
 

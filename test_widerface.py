@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from rcnn.dataset.retinaface import LabelFileError, read_label_file
 from rcnn.tools import widerface_eval
-from rcnn.tools.cli_guards import add_max_megapixels_option, check_network_input
+from rcnn.tools.cli_guards import add_max_megapixels_option, check_network_input, first_few
 from rcnn.utils import cli
 from rcnn.utils.image_file import read_image_file
 from retinaface import NETWORKS, RetinaFace, target_scale
@@ -42,8 +42,6 @@ logger = logging.getLogger('test_widerface')
 
 PYRAMID_SIZES = (500, 800, 1100, 1400, 1700)
 PYRAMID_BASE = (800, 1200)
-#: How many missing or failed images one summary line names.
-NAMED = 3
 
 
 def parse_args(argv=None):
@@ -162,12 +160,17 @@ def output_path(output, name):
 
 
 def write_submission(path, name, faces):
-    """Write atomically, so that an interrupted run never leaves a half file to be skipped later."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    """Write atomically, so that an interrupted run never leaves a half file to be skipped later;
+    cli.UserError naming the file when it cannot be written."""
     partial = path + '.partial'
-    with open(partial, 'w') as f:
-        f.write(submission_text(name, faces))
-    os.replace(partial, path)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(partial, 'w') as f:
+            f.write(submission_text(name, faces))
+        os.replace(partial, path)
+    except OSError as err:
+        raise cli.UserError('cannot write %s: %s (is --output a writable folder?)'
+                            % (path, err.strerror or err)) from None
 
 
 def load_detector(args):
@@ -177,10 +180,6 @@ def load_detector(args):
 
 def image_root_of(args):
     return args.images or os.path.join(args.dataset_path, args.image_set, 'images')
-
-
-def _named(names):
-    return ', '.join(names[:NAMED]) + (', ...' if len(names) > NAMED else '')
 
 
 def select_images(args):
@@ -197,7 +196,7 @@ def select_images(args):
     missing = [n for n in names if not os.path.isfile(os.path.join(image_root, n))]
     if missing:
         summary = ('%d of %d listed images are not under %s (e.g. %s)'
-                   % (len(missing), len(names), image_root, _named(missing)))
+                   % (len(missing), len(names), image_root, first_few(missing)))
         if not args.allow_missing:
             raise cli.UserError('%s: pass --allow-missing to process the %d that are there'
                                 % (summary, len(names) - len(missing)))
@@ -245,7 +244,7 @@ def main(argv=None):
         evaluate_output(args.output, ground_truth)
     if failed:
         raise cli.UserError('%d of %d images could not be processed and have no output (see the '
-                            '"skipped" lines above): %s' % (len(failed), len(names), _named(failed)))
+                            '"skipped" lines above): %s' % (len(failed), len(names), first_few(failed)))
     return 0
 
 

@@ -169,6 +169,8 @@ BAD_INPUTS = [
     (['--image-list', '{tmp}/present.txt', '--prefix', '{tmp}/none'], 1, ['{tmp}/none-symbol.json']),
     (['--image-list', '{tmp}/broken.txt'], 1, ['1 of 4 images could not be processed',
                                                 '1--Handshaking/1_broken.jpg']),
+    (['--image-list', '{tmp}/present.txt', '--output', '{tmp}/present.txt'], 1,
+     ['cannot write', '{tmp}/present.txt/0--Parade/0_a.txt']),
     (['--image-list', '{tmp}/present.txt', '--max-megapixels', '0.004'], 1,
      ['3 of 3 images could not be processed']),
 ]

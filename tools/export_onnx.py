@@ -22,15 +22,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rcnn.tools.onnx_export import (export_onnx, max_differences, mxnet_outputs,  # noqa: E402
                                     non_finite, onnxruntime_outputs)
-from rcnn.tools.cli_guards import refuse_overwriting_inputs  # noqa: E402
+from rcnn.tools.cli_guards import first_few, refuse_overwriting_inputs  # noqa: E402
 from rcnn.utils import cli  # noqa: E402
 from rcnn.utils.checkpoint import params_path, symbol_path  # noqa: E402
 from rcnn.utils.image_file import read_image_file  # noqa: E402
 from retinaface import NETWORKS, RetinaFace  # noqa: E402
-
-# How many offending names one error line lists.
-NAMED = 3
-
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(description=__doc__.split('\n')[0])
@@ -61,17 +57,13 @@ def test_image(args):
     return img
 
 
-def _listed(names):
-    return ', '.join(names[:NAMED]) + (', ...' if len(names) > NAMED else '')
-
-
 def require_finite(named_arrays, what):
     """UserError naming the arrays of ``named_arrays`` that hold NaN or infinite values."""
     bad = non_finite(named_arrays)
     if bad:
         raise cli.UserError('%s: %d %s hold NaN or infinite values (%s); the checkpoint is damaged '
                             'or its training diverged' % (what, len(bad), 'arrays' if len(bad) > 1
-                                                          else 'array', _listed(bad)))
+                                                          else 'array', first_few(bad)))
 
 
 def compare_runtimes(args, detector, output, symbol, arg_params, aux_params):

@@ -1,4 +1,5 @@
-"""Guards of the command-line front ends (test.py, test_widerface.py, tools/export_onnx.py).
+"""Guards of the command-line front ends (test.py, test_widerface.py, tools/export_onnx.py, the
+evaluator), and how their one-line errors name a few of many items (:func:`first_few`).
 
 Never write over an input: :func:`refuse_overwriting_inputs` compares resolved paths (and, for
 files that exist, the files themselves, so links and hard links count) before any work.
@@ -15,6 +16,8 @@ import os
 from ..utils.cli import UserError, number
 
 DEFAULT_MAX_MEGAPIXELS = 16.0
+#: How many of a list of failed or missing items one error line names.
+NAMED = 3
 
 
 class ImageTooLargeError(UserError):
@@ -74,3 +77,9 @@ def refuse_overwriting_inputs(inputs, outputs, option):
             if same_file(output, path):
                 raise UserError('%s %s would overwrite the input %s: choose another %s'
                                 % (option, output, path, option))
+
+
+def first_few(items, count=NAMED):
+    """``'a, b, c, ...'``: the first ``count`` items, for a one-line summary of a long list."""
+    items = [str(item) for item in items]
+    return ', '.join(items[:count]) + (', ...' if len(items) > count else '')

@@ -59,6 +59,7 @@ import zlib
 import numpy as np
 
 from ..utils import cli
+from .cli_guards import first_few
 
 logger = logging.getLogger(__name__)
 
@@ -524,10 +525,6 @@ without a prediction file; only_predicted: whether those were left out (else the
 without detections); source: the prediction folder.
 """
 
-#: How many missing images one summary line names.
-MISSING_NAMED = 3
-
-
 def score_folder(pred_dir, ground_truth, protocol='official', only_predicted=False,
                  allow_missing=False):
     """PR curves of a folder of submission files, and which images they cover.
@@ -549,11 +546,11 @@ def score_folder(pred_dir, ground_truth, protocol='official', only_predicted=Fal
             % (total, pred_dir, os.path.join(pred_dir, ground_truth.keys[0] + '.txt')))
     if missing and not (only_predicted or allow_missing):
         raise MissingPredictionsError(
-            '%d of %d ground-truth images have no prediction file in %s (e.g. %s%s): pass '
+            '%d of %d ground-truth images have no prediction file in %s (e.g. %s): pass '
             '--only-predicted to score only the %d images that have one, or --allow-missing to '
             'count the others as images without detections'
-            % (len(missing), total, pred_dir, ', '.join(k + '.txt' for k in missing[:MISSING_NAMED]),
-               ', ...' if len(missing) > MISSING_NAMED else '', len(predictions)))
+            % (len(missing), total, pred_dir, first_few(k + '.txt' for k in missing),
+               len(predictions)))
     curves, _ = compute_pr_curves(predictions, ground_truth, protocol,
                                   only_predicted_images=only_predicted)
     scored = len(predictions) if only_predicted else total
