@@ -1,4 +1,5 @@
 """RetinaFace.detect against the original detector's published outputs and independent checks."""
+import json
 import logging
 import os
 import subprocess
@@ -64,7 +65,7 @@ def test_multiscale_flip_finds_each_face_once(detector, t1):
     assert ((overlaps > 0.5).sum(axis=1) == 1).all()  # each face exactly once
     assert ((overlaps > 0.5).sum(axis=0) == 1).all()  # and nothing else
     assert _landmarks_inside(faces, landmarks).all()
-    # the camera-left eye (index 0) and mouth corner (3) stay left of their partners after flipping
+    # the left eye (index 0) and left mouth corner (3) stay left of their partners after flipping
     assert (landmarks[:, 0, 0] < landmarks[:, 1, 0]).all()
     assert (landmarks[:, 3, 0] < landmarks[:, 4, 0]).all()
 
@@ -236,6 +237,13 @@ def test_corrupt_checkpoint_files_are_named_in_one_line(tmp_path):
         RetinaFace(prefix, 0, ctx_id=-1)
     assert str(error.value) == ('%s-0000.params is not a complete MXNet weights file (truncated or '
                                 'corrupt?)' % prefix)
+    with open(mnet25_prefix() + '-0000.params', 'rb') as f:
+        (tmp_path / 'mnet.25-0000.params').write_bytes(f.read())
+    (tmp_path / 'mnet.25-0000.json').write_text(json.dumps({'sha256': {'mnet.25-0000.params': '0' * 64}}))
+    with pytest.raises(CheckpointError) as error:
+        RetinaFace(prefix, 0, ctx_id=-1)
+    assert str(error.value) == ('%s-0000.params does not match the sha256 that %s-0000.json records for it '
+                                '(a torn or edited checkpoint)' % (prefix, prefix))
     (tmp_path / 'mnet.25-symbol.json').write_bytes(b'\x89PNG garbage')
     with pytest.raises(CheckpointError, match='^%s-symbol.json is not an MXNet network graph' % prefix):
         RetinaFace(prefix, 0, ctx_id=-1)
