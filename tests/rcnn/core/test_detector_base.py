@@ -131,3 +131,17 @@ def test_outputs_of_no_preset_say_so():
     with pytest.raises(DetectorError, match='the model has outputs at strides 32, 16, 8 with 3 anchors '
                                             r'per position; no preset fits \(is it a RetinaFace model\?\)$'):
         fit('net3', shapes)
+
+
+def test_too_few_outputs_per_stride_are_named():
+    with pytest.raises(DetectorError) as error:
+        fit('net3', [(1, 4, 2, 2), (1, 4, 4, 4), (1, 4, 8, 8)])
+    assert str(error.value) == ('fixed outputs has 3 outputs at strides 32, 16, 8: too few for a '
+                                'RetinaFace model (scores and boxes per stride)')
+
+
+def test_outputs_not_grouped_by_stride_are_named():
+    with pytest.raises(DetectorError) as error:
+        fit('net3', [(1, 4, 2, 2), (1, 4, 4, 4), (1, 8, 2, 2), (1, 8, 4, 4), (1, 4, 8, 8), (1, 8, 8, 8)])
+    assert str(error.value) == ("fixed outputs: the outputs (at strides 32, 16, 8) are not grouped by "
+                                "stride, as a RetinaFace model's are")
