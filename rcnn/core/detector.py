@@ -51,7 +51,7 @@ _UPGRADE_MESSAGES = ('Loading symbol saved by previous version', 'Symbol success
 
 
 @contextlib.contextmanager
-def _without_upgrade_messages():
+def without_graph_upgrade_messages():
     """Drop MXNet's graph-upgrade lines from the process's stderr (file descriptor 2) while the
     block runs; whatever else is written there is passed on when it ends."""
     sys.stderr.flush()
@@ -75,7 +75,7 @@ def load_detector_checkpoint(prefix, epoch):
     :func:`rcnn.utils.checkpoint.load_checkpoint` (one-line CheckpointError naming a missing,
     truncated or corrupt file; sha256 checked where the meta JSON records it), without MXNet's
     graph-upgrade messages."""
-    with _without_upgrade_messages():
+    with without_graph_upgrade_messages():
         return load_checkpoint(prefix, epoch)
 
 
