@@ -11,8 +11,9 @@ network input would pass --max-megapixels is refused. Boxes are drawn in red, la
 A folder as --image writes, per image file ``<name>`` (extension kept, so ``x.jpg`` and ``x.png``
 both get their own results), ``<name>.jpg`` (drawn) and ``<name>.json`` into the --output folder.
 No input file is ever written: the input folder itself, or an output folder where a result would
-replace an input (a link to one, say), is refused before any work. An image that cannot be read or is too large is reported and skipped, the others
-are processed, and the run ends with a summary and exit status 1 if any image failed.
+replace an input (a link to one, say), is refused before any work. An image that cannot be read
+or is too large is reported and skipped, the others are processed, and the run ends with a
+summary and exit status 1 if any image failed.
 """
 import json
 import logging

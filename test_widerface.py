@@ -107,7 +107,8 @@ def read_image_list(path):
     except LabelFileError as err:
         raise cli.UserError(str(err)) from None
     except (OSError, UnicodeDecodeError) as err:
-        raise cli.UserError('cannot read the image list %s: %s' % (path, getattr(err, 'strerror', None) or err)) from None
+        raise cli.UserError('cannot read the image list %s: %s'
+                            % (path, getattr(err, 'strerror', None) or err)) from None
     return ['/'.join(name.replace('\\', '/').split('/')[-2:]) for name in names]
 
 

@@ -6,10 +6,10 @@ files that exist, the files themselves, so links and hard links count) before an
 
 A pixel budget for very large inputs: time and memory of one forward grow with the pixels the
 network sees (an 8000x8000 image at scale 1, 64 megapixels, takes about 30 s and 5 GB with
-mnet.25 on a 2-core CPU; R50 needs several times that). Rather than run out of memory, or silently downscale (which changes the
-detections), the command-line front ends refuse an image whose largest network input would pass
-``--max-megapixels`` (default 16, i.e. 4000x4000) and say what to change; ``--max-megapixels 0``
-removes the limit. The library (``RetinaFace.detect``) has no such limit.
+mnet.25 on a 2-core CPU; R50 needs several times that). Rather than run out of memory, or
+silently downscale (which changes the detections), the command-line front ends refuse an image
+whose largest network input would pass ``--max-megapixels`` (default 16, i.e. 4000x4000) and say
+what to change; ``--max-megapixels 0`` removes the limit. The library (``RetinaFace.detect``) has no such limit.
 """
 import os
 
