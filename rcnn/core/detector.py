@@ -31,8 +31,8 @@ import mxnet as mx
 from ..processing import presets
 from ..processing.nms import cpu_nms_wrapper, gpu_nms_wrapper
 from ..utils.checkpoint import load_checkpoint, symbol_path
-from .detector_base import (CACHE_SIZE, DetectorBase, DetectorError, LruCache, check_nms,  # noqa: F401
-                            check_scales, check_threshold, draw_detections, target_scale, to_bgr)
+from .detector_base import (CACHE_SIZE, DetectorBase, DetectorError, LruCache,  # noqa: F401 (re-exported)
+                            draw_detections, target_scale, to_bgr)
 
 log = logging.getLogger(__name__)
 
