@@ -28,7 +28,7 @@ from ..utils.image_file import read_image_file
 log = logging.getLogger(__name__)
 
 _MAX_VOTED = 750
-_CACHE_SIZE = 16
+CACHE_SIZE = 16  # input shapes whose executors (and anchor planes) are kept
 
 
 class DetectorError(UserError, ValueError):
@@ -235,7 +235,7 @@ class DetectorBase:
         self._anchors_fpn = dict(zip(self._strides,
                                      generate_anchors_fpn(dense_anchor=False, cfg=self._anchor_cfg)))
         self._num_anchors = {s: len(a) for s, a in self._anchors_fpn.items()}
-        self._anchor_planes = LruCache(_CACHE_SIZE * len(self._strides))
+        self._anchor_planes = LruCache(CACHE_SIZE * len(self._strides))
 
     def _find_heads(self, output_shapes, input_size, model_name):
         """Check that the preset fits the model, and find which output is which, per stride.
