@@ -43,6 +43,11 @@ def _require_cfg(cfg, caller):
     return cfg
 
 
+def _check_backbone(network):
+    if network not in BACKBONES:
+        raise ValueError('unknown network %r: choose one of %s' % (network, BACKBONES))
+
+
 def _check_supported(cfg):
     unsupported = {key: cfg.get(key) for key in ('CASCADE', 'USE_MAXOUT', 'HEAD_BOX', 'USE_BLUR', 'USE_OCCLUSION',
                                                  'USE_3D', 'SHARE_WEIGHT_BBOX', 'SHARE_WEIGHT_LANDMARK')
@@ -53,8 +58,7 @@ def _check_supported(cfg):
 
 def get_ssh_features(network, cfg, data=None):
     """{stride: SSH module output} of ``network``'s backbone + FPN + SSH neck (no heads)."""
-    if network not in BACKBONES:
-        raise ValueError('unknown network %r: choose one of %s' % (network, BACKBONES))
+    _check_backbone(network)
     if cfg.HEAD_MODULE != 'SSH':
         raise ValueError('HEAD_MODULE=%r is not supported: the released graphs use SSH' % (cfg.HEAD_MODULE,))
     data = mx.sym.Variable('data') if data is None else data
@@ -69,10 +73,15 @@ def get_ssh_features(network, cfg, data=None):
 def get_symbol(network, mode='test', cfg=None):
     """The test or train graph of ``network`` ('mnet' or 'resnet'); see the module docstring.
 
-    cfg: the run's configuration (:func:`rcnn.config.generate_config`); required (None raises a
-    TypeError), its presets need not be ``network``'s.
+    cfg: the run's configuration (:func:`rcnn.config.generate_config`), made for ``network``'s
+    preset; required (None raises a TypeError; a configuration made for the other network a
+    ValueError).
     """
     _require_cfg(cfg, 'get_symbol')
+    _check_backbone(network)
+    if cfg.get('network', network) != network:
+        raise ValueError("cfg was made for the %r preset, not %r: pass generate_config(%r, ...)"
+                         % (cfg.network, network, network))
     _check_supported(cfg)
     ssh = get_ssh_features(network, cfg)
     if mode == 'test':
