@@ -91,3 +91,9 @@ def test_worker_error_is_raised_with_its_cause(mnet_config, roidb, tmp_path):
             next(loader)
     finally:
         loader.close()
+
+
+def test_the_configuration_is_a_required_keyword(roidb):
+    """No global configuration is read in its place: without cfg the call fails and says so."""
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'cfg'"):
+        CropLoader(score_symbols((32, 16, 8)), roidb, batch_size=1, num_workers=0)

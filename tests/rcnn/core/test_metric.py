@@ -82,3 +82,10 @@ def test_summary_and_training_loss():
     assert summarize_metrics(values, per_stride=True) == 'acc 0.900/0.700 cls 0.250/0.500 box nan/0.125 lmk 1.000'
     assert training_loss(values) == 0.25 + 0.5 + 0.125 + 1.0
     assert math.isnan(training_loss({'RPNAcc_s8': 0.7}))
+
+
+def test_the_configuration_is_required():
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'cfg'"):
+        get_train_metrics()
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'num_anchors'"):
+        RPNL1LossMetric(0, 1)

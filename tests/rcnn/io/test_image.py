@@ -212,3 +212,11 @@ def test_mixup_averages_two_crops_and_keeps_both_faces(tmp_path, no_jitter):
     assert len(plain_rois[0]['boxes']) and len(plain_rois[1]['boxes'])
     both = np.concatenate([plain_rois[0]['boxes'], plain_rois[1]['boxes']])
     np.testing.assert_array_equal(mixed_rois[0]['boxes'], both)
+
+
+def test_the_configuration_is_a_required_keyword(tmp_path):
+    roi = write_marked_image(tmp_path / 'faces.png')
+    for call in (lambda: get_crop_image([roi]), lambda: get_crop_batch([roi]),
+                 lambda: assign_anchor_fpn([(1, 4, 4, 4)], {'gt_boxes': np.zeros((0, 5))}, [[64, 64, 1]])):
+        with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'cfg'"):
+            call()
