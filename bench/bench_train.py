@@ -11,7 +11,6 @@ import tempfile
 import time
 
 import mxnet as mx
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from rcnn.config import generate_config  # noqa: E402

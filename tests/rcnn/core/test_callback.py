@@ -210,7 +210,8 @@ def test_ctrl_c_stops_at_the_next_batch_end_then_at_once():
 
 
 @pytest.mark.parametrize('options, message', [
-    (['--val_every', '1'], '--val_every needs --val_path (a folder with label.txt and images/, e.g. data/retinaface/val)'),
+    (['--val_every', '1'],
+     '--val_every needs --val_path (a folder with label.txt and images/, e.g. data/retinaface/val)'),
     (['--early_stop', '3'], '--early_stop needs validation (--val_every N --val_path DIR)'),
 ])
 def test_options_that_need_others_are_user_errors(tmp_path, options, message):

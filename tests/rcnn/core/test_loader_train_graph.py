@@ -2,7 +2,6 @@
 import math
 
 import mxnet as mx
-import pytest
 
 from rcnn.core.loader import CropLoader
 from rcnn.core.metric import get_train_metrics
