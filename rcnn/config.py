@@ -46,11 +46,10 @@ def config_path():
 
 
 def load_settings(path):
-    """The settings module of ``path`` (a copy of sample_config.py), loaded under its own name."""
-    spec = importlib.util.spec_from_file_location('retinaface_config_%d' % len(_loaded), path)
+    """The settings module of ``path`` (a copy of sample_config.py), not entered in sys.modules."""
+    spec = importlib.util.spec_from_file_location('retinaface_settings', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    _loaded.append(path)
     return module
 
 
@@ -99,7 +98,7 @@ def build_config(network_name, dataset_name):
     """
     if hasattr(_settings, 'build_config'):
         return _settings.build_config(network_name, dataset_name)
-    _settings.generate_config(network_name, dataset_name)  # a settings file older than build_config
+    _settings.generate_config(network_name, dataset_name)  # a settings file older than build_config: its globals
     return copy.deepcopy(_settings.config), copy.deepcopy(_settings.default)
 
 
@@ -121,7 +120,6 @@ def generate_config(network_name, dataset_name):
     return cfg
 
 
-_loaded = []
 _sample = load_settings(SAMPLE_PATH)
 SETTINGS_PATH = config_path()  # the file the settings come from
 _settings = _sample if SETTINGS_PATH == SAMPLE_PATH else load_settings(SETTINGS_PATH)
