@@ -1,16 +1,15 @@
 """Training images: the crop augmentation of the original crop loader and the pixel transform.
 
 Per image (:func:`get_crop_image`, which takes the run's configuration as the keyword ``cfg``):
-read it (mirrored when the roidb entry is a flipped copy),
-grey out ``boxes_mask`` regions, pick a fraction ``s`` of the short side from
-:data:`CROP_FRACTIONS`, scale the image by ``SIZE / int(s * short side)`` (``SIZE`` =
-``cfg.SCALES[0][0]``, 640) so that the chosen square becomes ``SIZE`` pixels, and cut a random
-``SIZE`` x ``SIZE`` window out of it (only the window is resampled, see :func:`resized_window`).
-Boxes and landmarks are scaled and shifted with the pixels; faces whose box centre falls outside
-the window (or smaller than ``cfg.TRAIN.MIN_BOX_SIZE``) are dropped; up to
-:data:`CROP_RETRIES` windows are tried until one keeps a face. Boxes are not clipped to the
-window (the original trains on the whole face box). Then colour jitter
-(``cfg.COLOR_MODE`` / ``cfg.COLOR_JITTERING``) and :func:`transform` to the network input.
+read it (mirrored when the roidb entry is a flipped copy), grey out ``boxes_mask`` regions, pick a
+fraction ``s`` of the short side from :data:`CROP_FRACTIONS`, scale the image by ``SIZE / int(s *
+short side)`` (``SIZE`` = ``cfg.SCALES[0][0]``, 640) so that the chosen square becomes ``SIZE``
+pixels, and cut a random ``SIZE`` x ``SIZE`` window out of it (only the window is resampled, see
+:func:`resized_window`). Boxes and landmarks are scaled and shifted with the pixels; faces whose
+box centre falls outside the window (or smaller than ``cfg.TRAIN.MIN_BOX_SIZE``) are dropped; up to
+:data:`CROP_RETRIES` windows are tried until one keeps a face. Boxes are not clipped to the window
+(the original trains on the whole face box). Then colour jitter (``cfg.COLOR_MODE`` /
+``cfg.COLOR_JITTERING``) and :func:`transform` to the network input.
 
 Randomness comes from ``rng``: a ``numpy.random.Generator`` / ``RandomState``, or None for the
 global ``numpy.random`` state (so that ``np.random.seed`` makes runs repeat).
