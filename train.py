@@ -19,13 +19,14 @@ import sys
 import mxnet as mx
 import numpy as np
 
-from rcnn.config import config, default, generate_config
+import rcnn.config
+from rcnn.config import build_config, generate_config
 from rcnn.core import callback
 from rcnn.core.loader import CropLoader
 from rcnn.core.metric import get_train_metrics
 from rcnn.core.module import LATEST, Trainer, TrainingDiverged
 from rcnn.core.schedule import EpochStepScheduler, parse_lr_step
-from rcnn.utils import checkpoint
+from rcnn.utils import checkpoint, cli
 from rcnn.utils.load_data import load_gt_roidb
 from symbol import get_symbol, train_to_test_symbol
 
@@ -35,10 +36,13 @@ log = logging.getLogger('train')
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train RetinaFace',
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--network', default=default.network, help='network preset: mnet or resnet')
-    parser.add_argument('--dataset', default=default.dataset, help='dataset preset')
+    parser.add_argument('--network', default=rcnn.config.default.network, help='network preset: mnet or resnet')
+    parser.add_argument('--dataset', default=rcnn.config.default.dataset, help='dataset preset')
     args, _ = parser.parse_known_args(argv)
-    generate_config(args.network, args.dataset)
+    try:  # the presets' values, as the other options' defaults; train_net makes the run's configuration
+        preset, default = build_config(args.network, args.dataset)
+    except ValueError as err:
+        parser.error(str(err))
     parser.add_argument('--image_set', default=default.image_set, help='split(s) to train on, joined by +')
     parser.add_argument('--root_path', default=default.root_path, help='folder for caches')
     parser.add_argument('--dataset_path', default=default.dataset_path, help='folder with <split>/label.txt')
@@ -59,10 +63,10 @@ def parse_args(argv=None):
     parser.add_argument('--gpus', default=None,
                         help="GPU ids, e.g. '0,1' (default: CUDA_VISIBLE_DEVICES; none: CPU)")
     parser.add_argument('--cpus', type=int, default=1, help='CPU contexts when no GPU is used')
-    parser.add_argument('--batch_images', type=int, default=config.TRAIN.BATCH_IMAGES,
+    parser.add_argument('--batch_images', type=int, default=preset.TRAIN.BATCH_IMAGES,
                         help='images per device and batch')
-    parser.add_argument('--image_size', type=int, default=config.SCALES[0][0], help='training crop side, pixels')
-    parser.add_argument('--workers', type=int, default=config.NUM_CPU, help='data worker processes (0: none)')
+    parser.add_argument('--image_size', type=int, default=preset.SCALES[0][0], help='training crop side, pixels')
+    parser.add_argument('--workers', type=int, default=preset.NUM_CPU, help='data worker processes (0: none)')
     parser.add_argument('--resume', action='store_true', help='continue from <prefix>-0000 with its optimizer state')
     parser.add_argument('--seed', type=int, default=None, help='seed of numpy, MXNet and the data order')
     callback.add_arguments(parser)
@@ -97,16 +101,16 @@ def load_params(prefix, epoch, what):
     return arg_params, aux_params
 
 
-def fixed_param_names(symbol, loaded):
-    """Arguments frozen during training: with LAYER_FIX, those matching config.FIXED_PARAMS.
+def fixed_param_names(symbol, loaded, cfg):
+    """Arguments frozen during training: with cfg.LAYER_FIX, those matching cfg.FIXED_PARAMS.
 
     Only weights loaded from a checkpoint (``loaded``) are frozen: a frozen layer's BatchNorm
     never updates its running statistics, so freezing a freshly initialised layer would leave the
     saved model normalising with the initial mean 0 / variance 1.
     """
-    if not config.LAYER_FIX:
+    if not cfg.LAYER_FIX:
         return []
-    patterns = [re.compile(p) for p in config.FIXED_PARAMS]
+    patterns = [re.compile(p) for p in cfg.FIXED_PARAMS]
     matching = [n for n in symbol.list_arguments() if any(p.match(n) for p in patterns)]
     skipped = [n for n in matching if n not in loaded]
     if skipped:
@@ -120,10 +124,17 @@ def seed_everything(seed):
     mx.random.seed(seed)
 
 
+def make_config(args):
+    """The run's configuration: the --network / --dataset presets with the command line's overrides."""
+    cfg = generate_config(args.network, args.dataset)
+    cfg.TRAIN.BATCH_IMAGES = args.batch_images
+    cfg.SCALES = [(args.image_size, args.image_size)]
+    return cfg
+
+
 def train_net(args, callbacks=()):
     """Train as ``args`` say; ``callbacks`` are passed to ``Trainer.fit`` after the monitor."""
-    config.TRAIN.BATCH_IMAGES = args.batch_images
-    config.SCALES = [(args.image_size, args.image_size)]
+    cfg = make_config(args)
     if args.seed is not None:
         seed_everything(args.seed)
     ctx = get_contexts(args.gpus, args.cpus)
@@ -135,12 +146,12 @@ def train_net(args, callbacks=()):
     roidb = []
     for image_set in args.image_set.split('+'):
         roidb += load_gt_roidb(args.dataset, image_set, args.root_path, args.dataset_path, flip=not args.no_flip)
-    sym = get_symbol(args.network, mode='train')
-    test_sym = train_to_test_symbol(sym, config.RPN_FEAT_STRIDE, config.NUM_ANCHORS)
-    feat_sym = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in config.RPN_FEAT_STRIDE]
-    batch_size = config.TRAIN.BATCH_IMAGES * len(ctx)
+    sym = get_symbol(args.network, mode='train', cfg=cfg)
+    test_sym = train_to_test_symbol(sym, cfg.RPN_FEAT_STRIDE, cfg.NUM_ANCHORS)
+    feat_sym = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in cfg.RPN_FEAT_STRIDE]
+    batch_size = cfg.TRAIN.BATCH_IMAGES * len(ctx)
     loader_seed = None if args.seed is None else args.seed + rank
-    train_data = CropLoader(feat_sym, roidb, batch_size=batch_size, shuffle=not args.no_shuffle,
+    train_data = CropLoader(feat_sym, roidb, batch_size=batch_size, shuffle=not args.no_shuffle, cfg=cfg,
                             num_workers=args.workers, seed=loader_seed, num_parts=num_workers, part_index=rank)
 
     begin_epoch, step, skip = args.begin_epoch, 0, 0
@@ -165,17 +176,18 @@ def train_net(args, callbacks=()):
                                  rescale_grad=1.0 / (len(ctx) * num_workers), lr_scheduler=scheduler,
                                  begin_num_update=step)
     trainer = Trainer(sym, test_sym, train_data.provide_data, train_data.provide_label, ctx, kv,
-                      fixed_param_names=fixed_param_names(sym, arg_params), prefix=args.prefix, is_writer=rank == 0)
+                      fixed_param_names=fixed_param_names(sym, arg_params, cfg), prefix=args.prefix, is_writer=rank == 0)
     trainer.epoch, trainer.step = begin_epoch, step
-    trainer.extra_meta = {'network': args.network, 'dataset': args.dataset, 'detector_preset': config.DETECTOR_PRESET, 'args': vars(args)}
+    trainer.extra_meta = {'network': args.network, 'dataset': args.dataset, 'detector_preset': cfg.DETECTOR_PRESET,
+                          'args': vars(args)}
     trainer.init(arg_params, aux_params, optimizer, states_file)
     log.info('%d images, %d batches of %d per epoch; lr %g, steps at epochs %s (iterations %s)',
              len(roidb), iters_per_epoch, batch_size, args.lr, step_epochs, scheduler.step_iters)
-    monitor = callback.build_monitor(args, trainer, batch_size, config,
+    monitor = callback.build_monitor(args, trainer, batch_size, cfg,
                                      ctx_id=ctx[0].device_id if ctx[0].device_type == 'gpu' else -1)
     ctrl_c = callback.StopOnCtrlC().install()
     try:
-        trainer.fit(train_data, get_train_metrics(log_loss=True), end_epoch=args.end_epoch,
+        trainer.fit(train_data, get_train_metrics(cfg, log_loss=True), end_epoch=args.end_epoch,
                     end_step=scheduler.step_iters[-1], skip_batches=skip, frequent=args.frequent,
                     callbacks=[monitor, ctrl_c, *callbacks])
     except TrainingDiverged as err:
@@ -192,14 +204,11 @@ def train_net(args, callbacks=()):
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s %(message)s')
+    cli.setup_logging()
     args = parse_args(argv)
     log.info('called with %s', vars(args))
-    try:
-        train_net(args)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    train_net(args)
 
 
 if __name__ == '__main__':
-    main()
+    cli.run_main(main)

@@ -11,10 +11,9 @@ import tempfile
 import time
 
 import mxnet as mx
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rcnn.config import config, generate_config  # noqa: E402
+from rcnn.config import generate_config  # noqa: E402
 from rcnn.core.loader import CropLoader  # noqa: E402
 from rcnn.core.metric import get_train_metrics  # noqa: E402
 from rcnn.dataset import synthetic  # noqa: E402
@@ -31,19 +30,20 @@ def main():
     parser.add_argument('--workers', type=int, default=2, help='loader processes (0: in the loop)')
     args = parser.parse_args()
 
-    generate_config(args.network, 'retinaface')
-    config.SCALES = [(args.size, args.size)]
+    cfg = generate_config(args.network, 'retinaface')
+    cfg.SCALES = [(args.size, args.size)]
     with tempfile.TemporaryDirectory() as root:
         synthetic.write_split(root, 'train', 32, seed=0)
         roidb = load_gt_roidb('retinaface', 'train', os.path.join(root, 'cache'), root, flip=True)
-        sym = get_symbol(args.network, mode='train')
-        feat_sym = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in config.RPN_FEAT_STRIDE]
-        loader = CropLoader(feat_sym, roidb, batch_size=args.batch, shuffle=True, num_workers=args.workers, seed=0)
+        sym = get_symbol(args.network, mode='train', cfg=cfg)
+        feat_sym = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in cfg.RPN_FEAT_STRIDE]
+        loader = CropLoader(feat_sym, roidb, batch_size=args.batch, shuffle=True, cfg=cfg, num_workers=args.workers,
+                            seed=0)
         mod = mx.mod.Module(sym, data_names=['data'], label_names=[d.name for d in loader.provide_label])
         mod.bind(loader.provide_data, loader.provide_label, for_training=True)
         mod.init_params(mx.init.Xavier())
         mod.init_optimizer(optimizer='sgd', optimizer_params={'learning_rate': 0.001, 'momentum': 0.9})
-        metric = get_train_metrics()
+        metric = get_train_metrics(cfg)
         wait, total, done = 0.0, 0.0, 0
         batches = iter(loader)
         for k in range(args.batches + 2):

@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from ..utils.checkpoint import load_meta
+from ..utils.cli import UserError
 from .metric import LOSS_NAMES, SHORT_NAMES, by_kind, training_loss
 
 log = logging.getLogger(__name__)
@@ -359,12 +360,14 @@ def build_monitor(args, trainer, batch_size, cfg, ctx_id=-1):
     :param trainer: the :class:`rcnn.core.module.Trainer` about to fit (its step is the resumed one)
     :param cfg: the training configuration (anchors and pixel normalisation of the detector)
     :param ctx_id: device of the validation detector: GPU id, or -1 for the CPU
+    :raises rcnn.utils.cli.UserError: for options that need others (--val_every without
+        --val_path, --early_stop without validation)
     """
     validator = None
     if args.val_every > 0:
         if not args.val_path:
-            raise SystemExit('error: --val_every needs --val_path (a folder with label.txt and images/, '
-                             'e.g. data/retinaface/val)')
+            raise UserError('--val_every needs --val_path (a folder with label.txt and images/, '
+                            'e.g. data/retinaface/val)')
         from .validation import Validator, detector_preset
         validator = Validator(args.val_path, gt_dir=args.val_gt, network=detector_preset(cfg),
                               scale=args.val_scale, threshold=args.val_threshold,
@@ -372,7 +375,7 @@ def build_monitor(args, trainer, batch_size, cfg, ctx_id=-1):
         log.info('validating every %d epochs on %d images of %s', args.val_every, len(validator.images),
                  args.val_path)
     elif args.early_stop:
-        raise SystemExit('error: --early_stop needs validation (--val_every N --val_path DIR)')
+        raise UserError('--early_stop needs validation (--val_every N --val_path DIR)')
     return TrainingMonitor(args.prefix, batch_size, frequent=args.frequent, validator=validator,
                            val_every=args.val_every, early_stop=args.early_stop,
                            resume_step=trainer.step if args.resume else None, config=cfg,
