@@ -1,32 +1,28 @@
 """RetinaFace configuration: every key the code reads, with its default.
 
-Copy this file to ``config.py`` in the project root to change settings; ``rcnn.config`` loads that
-copy when it exists and this file otherwise. ``generate_config(network, dataset)`` then applies the
-network preset (``network.mnet``, ``network.resnet``) and the dataset preset on top of these
-defaults: a preset key overrides ``config`` when ``config`` has it, else ``default``, and also
-``config.TRAIN`` when that has it.
+Copy this file to ``config.py`` in the project root (or name a copy in the environment variable
+``RETINAFACE_CONFIG``) to change settings; ``rcnn.config`` loads that copy when it exists and this
+file otherwise. ``generate_config(network, dataset)`` returns the configuration of one run: these
+defaults with the network preset (``network.mnet``, ``network.resnet``) and the dataset preset
+applied (a preset key overrides ``config`` when ``config`` has it, else ``default``, and also
+``config.TRAIN`` when that has it). Keys of the original that nothing here reads are grouped
+under "accepted for compatibility, not used".
 """
 import copy
 
 import numpy as np
 from easydict import EasyDict as edict
 
-
-def _anchor_cfg(scales_by_stride, ratios=(1.0,)):
-    """RPN_ANCHOR_CFG: {'<stride>': {'SCALES', 'BASE_SIZE', 'RATIOS', 'ALLOWED_BORDER'}}."""
-    return {str(stride): {'SCALES': scales, 'BASE_SIZE': 16, 'RATIOS': ratios, 'ALLOWED_BORDER': 9999}
-            for stride, scales in scales_by_stride.items()}
+from rcnn.processing.presets import anchor_config
 
 
-# The anchors the released RetinaFace models use: 2 square anchors per cell and stride.
-RAC_SSH = _anchor_cfg({32: (32, 16), 16: (8, 4), 8: (2, 1)})
-# As RAC_SSH with a second aspect ratio (h / w = 1.5).
-RAC_SSH2 = _anchor_cfg({32: (32, 16), 16: (8, 4), 8: (2, 1)}, ratios=(1.0, 1.5))
-# As RAC_SSH2 with a stride-4 level.
-RAC_SSH3 = _anchor_cfg({32: (32, 16), 16: (8, 4), 8: (2, 1), 4: (2, 1)}, ratios=(1.0, 1.5))
-# RetinaNet-style anchors: strides 4..64, 3 octave scales each (2^(k/3), continuing across levels).
-RAC_RETINA = _anchor_cfg({stride: tuple(2.0 ** ((3 * level + k) / 3.0) for k in range(3))
-                          for level, stride in enumerate((4, 8, 16, 32, 64))})
+# Anchor settings (RPN_ANCHOR_CFG: {'<stride>': {'SCALES', 'BASE_SIZE', 'RATIOS', 'ALLOWED_BORDER'}})
+# of the detector presets in rcnn/processing/presets.py, the one table of anchors and pixel
+# normalisation that training and the detector share.
+RAC_SSH = anchor_config('net3')  # the released models: 2 square anchors per cell and stride 32/16/8
+RAC_SSH2 = anchor_config('net3a')  # as RAC_SSH with a second aspect ratio (h / w = 1.5)
+RAC_SSH3 = anchor_config('net4a')  # as RAC_SSH2 with a stride-4 level
+RAC_RETINA = anchor_config('net5')  # RetinaNet-style: strides 4..64, 3 octave scales each
 
 config = edict()
 
@@ -34,20 +30,16 @@ config = edict()
 config.PIXEL_MEANS = np.array([103.939, 116.779, 123.68])  # per-channel mean subtracted, listed B, G, R (applied to the RGB input reversed)
 config.PIXEL_STDS = np.array([1.0, 1.0, 1.0])  # per-channel divisor after the mean, listed B, G, R
 config.PIXEL_SCALE = 1.0  # pixels are divided by this before the mean is subtracted
-config.IMAGE_STRIDE = 0  # pad the input to a multiple of this (0: no padding)
 
 # --- data set and scales ---
-config.NUM_CLASSES = 2  # background and face
-config.PRE_SCALES = [(1200, 1600)]  # (short side, max side) before the random crop
 config.SCALES = [(640, 640)]  # (short side, max side) of the training crops
-config.ORIGIN_SCALE = False  # train at the image's own size instead of SCALES
 
 # --- anchors ---
 config.RPN_ANCHOR_CFG = RAC_SSH  # anchors per stride; see RAC_* above
+config.DETECTOR_PRESET = 'ssh'  # detector preset with these anchors and pixel normalisation (rcnn/processing/presets.py); recorded in checkpoints
 config.DENSE_ANCHOR = False  # also place every anchor shifted by stride / 2
 
 # --- network ---
-config.NET_MODE = 2  # FPN wiring variant of the original code (2: the released models)
 config.HEAD_MODULE = 'SSH'  # context module on each FPN level
 config.LR_MODE = 0  # 0: one learning rate for all layers
 config.LANDMARK_LR_MULT = 2.0  # weight of the landmark loss relative to the box loss
@@ -55,18 +47,13 @@ config.HEAD_FILTER_NUM = 256  # channels of the FPN and SSH layers
 config.CONTEXT_FILTER_RATIO = 1  # SSH context branch channels = HEAD_FILTER_NUM / 2 / ratio
 config.DET_FILTER_NUM = 0  # channels out of each SSH detection module (0: HEAD_FILTER_NUM * CONTEXT_FILTER_RATIO)
 config.RESNET_DEPTH = 50  # depth of the resnet backbone (50 or 152 match the model-zoo ImageNet checkpoints)
-config.max_feat_channel = 9999  # cap on backbone feature channels fed to the FPN
 config.USE_CROP = True  # Crop the upsampled map to the lateral map before adding
 config.USE_DCN = 0  # deformable convolution in the SSH module (0: off, 1 or 2: on)
 config.FACE_LANDMARK = True  # predict five landmarks per anchor
 config.USE_OCCLUSION = False  # encode the landmark visibility flag as a target
 config.USE_BLUR = False  # regress a blur score (not used by the released models)
-config.MORE_SMALL_BOX = True  # the crop loader keeps more small faces
 config.LAYER_FIX = False  # freeze the layers named by FIXED_PARAMS in the backbone
 config.CASCADE = 0  # number of cascade refinement stages (0: none, as released)
-config.CASCADE_MODE = 1  # how a cascade stage re-assigns anchors
-config.CASCADE_CLS_STRIDES = [64, 32, 16, 8, 4]  # strides that get a cascade score head
-config.CASCADE_BBOX_STRIDES = [64, 32, 16, 8, 4]  # strides that get a cascade box head
 config.HEAD_BOX = False  # extra head-box branch (not used by the released models)
 config.USE_MAXOUT = 0  # max-out background scores over this many channels (0: off)
 config.SHARE_WEIGHT_BBOX = False  # one box head shared by all strides
@@ -83,26 +70,38 @@ config.COLOR_JITTERING = 0.125  # strength of each colour jitter
 
 # --- training ---
 config.TRAIN = edict()  # training-only settings
-config.TRAIN.IMAGE_ALIGN = 0  # pad training images to a multiple of this (0: off)
 config.TRAIN.MIN_BOX_SIZE = 0  # faces smaller than this (pixels, after the crop) are ignored
 config.BBOX_MASK_THRESH = config.TRAIN.MIN_BOX_SIZE  # anchors on faces below this get label -1
 config.TRAIN.BATCH_IMAGES = 8  # images per device and batch
-config.TRAIN.END2END = True  # the anchor loader feeds the end-to-end train graph
-config.TRAIN.ASPECT_GROUPING = False  # batch images of similar aspect ratio together
 config.TRAIN.RPN_ENABLE_OHEM = 2  # online hard example mining of anchors (2: the original's ohem3)
 config.TRAIN.OHEM_MODE = 1  # ohem3: 0 random, 1 hardest fg (up to the fraction) and bg, 2 as 1 with bg = max(48, 3 fg)
 config.TRAIN.RPN_BATCH_SIZE = 256  # anchors sampled per image and stride by OHEM
 config.TRAIN.RPN_FG_FRACTION = 0.25  # at most this fraction of the sampled anchors are positive
 config.TRAIN.RPN_POSITIVE_OVERLAP = 0.5  # IoU at or above which an anchor is a face
 config.TRAIN.RPN_NEGATIVE_OVERLAP = 0.3  # IoU below which an anchor is background
-config.TRAIN.CASCADE_OVERLAP = [0.4, 0.5]  # positive IoU of each cascade stage
 config.TRAIN.RPN_CLOBBER_POSITIVES = False  # let the negative rule override forced positives
 config.TRAIN.RPN_FORCE_POSITIVE = False  # force each face's best anchor positive even below 0.3
 config.TRAIN.BBOX_STDS = (1.0, 1.0, 1.0, 1.0)  # box targets are divided by these
 config.TRAIN.LANDMARK_STD = 1.0  # landmark targets are divided by this
 
-# --- testing ---
-config.TEST = edict()  # test-only settings
+# --- accepted for compatibility, not used: keys of the original's configuration that no code here reads ---
+# They are kept so that a config.py written for the original loads unchanged; rcnn.config logs a
+# warning when one is set to a value other than the one below (it would have no effect).
+config.NUM_CLASSES = 2  # background and face
+config.IMAGE_STRIDE = 0  # pad the input to a multiple of this (0: no padding)
+config.PRE_SCALES = [(1200, 1600)]  # (short side, max side) before the random crop
+config.ORIGIN_SCALE = False  # train at the image's own size instead of SCALES
+config.NET_MODE = 2  # FPN wiring variant of the original code (2: the released models, the only one built here)
+config.max_feat_channel = 9999  # cap on backbone feature channels fed to the FPN
+config.MORE_SMALL_BOX = True  # the crop loader keeps more small faces
+config.CASCADE_MODE = 1  # how a cascade stage re-assigns anchors (CASCADE itself must stay 0)
+config.CASCADE_CLS_STRIDES = [64, 32, 16, 8, 4]  # strides that get a cascade score head
+config.CASCADE_BBOX_STRIDES = [64, 32, 16, 8, 4]  # strides that get a cascade box head
+config.TRAIN.IMAGE_ALIGN = 0  # pad training images to a multiple of this (0: off)
+config.TRAIN.END2END = True  # the anchor loader feeds the end-to-end train graph
+config.TRAIN.ASPECT_GROUPING = False  # batch images of similar aspect ratio together
+config.TRAIN.CASCADE_OVERLAP = [0.4, 0.5]  # positive IoU of each cascade stage
+config.TEST = edict()  # test-time settings of the original's test scripts (test.py takes options instead)
 config.TEST.HAS_RPN = False  # the test graph ends in a proposal layer (not for RetinaFace)
 config.TEST.BATCH_IMAGES = 1  # images per device at test time
 config.TEST.CXX_PROPOSAL = True  # use MXNet's C++ proposal operator where one is used
@@ -112,6 +111,11 @@ config.TEST.RPN_POST_NMS_TOP_N = 3000  # proposals kept after NMS
 config.TEST.NMS = 0.3  # NMS IoU among detections
 config.TEST.SCORE_THRESH = 0.05  # lowest score kept at evaluation
 config.TEST.IOU_THRESH = 0.5  # IoU that counts as a match at evaluation
+# The keys above, dotted ('TRAIN.END2END'): rcnn.config warns when a configuration changes one.
+UNUSED_KEYS = ('NUM_CLASSES', 'IMAGE_STRIDE', 'PRE_SCALES', 'ORIGIN_SCALE', 'NET_MODE', 'max_feat_channel',
+               'MORE_SMALL_BOX', 'CASCADE_MODE', 'CASCADE_CLS_STRIDES', 'CASCADE_BBOX_STRIDES',
+               'TRAIN.IMAGE_ALIGN', 'TRAIN.END2END', 'TRAIN.ASPECT_GROUPING', 'TRAIN.CASCADE_OVERLAP') + \
+    tuple('TEST.' + key for key in config.TEST)
 
 # --- network presets: applied by generate_config(network, ...) ---
 network = edict()
@@ -126,7 +130,8 @@ network.mnet.CONTEXT_FILTER_RATIO = 1  # SSH context ratio
 network.mnet.PIXEL_MEANS = np.array([0.0, 0.0, 0.0])  # the released mnet takes raw RGB pixels
 network.mnet.PIXEL_STDS = np.array([1.0, 1.0, 1.0])  # no per-channel scaling
 network.mnet.PIXEL_SCALE = 1.0  # no global scaling
-network.mnet.max_feat_channel = 8888  # no cap on backbone channels
+network.mnet.DETECTOR_PRESET = 'net3'  # RAC_SSH anchors, raw pixels
+network.mnet.max_feat_channel = 8888  # no cap on backbone channels (not used, as above)
 network.mnet.COLOR_MODE = 1  # brightness jitter only
 network.mnet.USE_CROP = True  # Crop before the FPN additions
 network.mnet.RPN_ANCHOR_CFG = RAC_SSH  # the released anchors
@@ -141,6 +146,7 @@ network.resnet.lr = 0.001  # base learning rate
 network.resnet.PIXEL_MEANS = np.array([0.0, 0.0, 0.0])  # the model-zoo ResNet normalises in bn_data
 network.resnet.PIXEL_STDS = np.array([1.0, 1.0, 1.0])  # no per-channel scaling
 network.resnet.PIXEL_SCALE = 1.0  # no global scaling
+network.resnet.DETECTOR_PRESET = 'net3'  # RAC_SSH anchors, raw pixels
 network.resnet.FIXED_PARAMS = ['^stage1', '^.*upsampling']  # frozen when LAYER_FIX is on
 network.resnet.BATCH_IMAGES = 8  # images per device and batch
 network.resnet.HEAD_FILTER_NUM = 256  # FPN / SSH channels
@@ -156,10 +162,10 @@ dataset = edict()
 dataset.retinaface = edict()  # WIDER FACE with the RetinaFace label.txt annotations
 dataset.retinaface.dataset = 'retinaface'  # name of the dataset class
 dataset.retinaface.image_set = 'train'  # split to train on
-dataset.retinaface.test_image_set = 'val'  # split to evaluate on
+dataset.retinaface.test_image_set = 'val'  # split to evaluate on (kept for the original's scripts)
 dataset.retinaface.root_path = 'data'  # folder for caches
 dataset.retinaface.dataset_path = 'data/retinaface'  # folder with <split>/label.txt and images/
-dataset.retinaface.NUM_CLASSES = 2  # background and face
+dataset.retinaface.NUM_CLASSES = 2  # background and face (not used, as above)
 
 # --- defaults of train.py's command line ---
 default = edict()
@@ -168,7 +174,7 @@ default.pretrained = 'model/resnet-50'  # backbone checkpoint prefix
 default.pretrained_epoch = 0  # its epoch
 default.dataset = 'retinaface'  # dataset preset
 default.image_set = 'train'  # training split
-default.test_image_set = 'val'  # evaluation split
+default.test_image_set = 'val'  # evaluation split (kept for the original's scripts; train.py has no such option)
 default.root_path = 'data'  # folder for caches
 default.dataset_path = 'data/retinaface'  # data set folder
 default.frequent = 20  # log every this many batches
@@ -181,48 +187,65 @@ default.lr = 0.01  # base learning rate
 _PRISTINE = copy.deepcopy({'config': config, 'default': default})
 
 
-def _reset(target, pristine):
-    """Restore an EasyDict in place (callers keep references to it) to a deep copy of pristine."""
+def _reset(target, source):
+    """Make an EasyDict equal to a deep copy of ``source``, in place (callers keep references to it)."""
     for key in list(target.keys()):
         target.pop(key)
-    for key, value in copy.deepcopy(pristine).items():
+    for key, value in copy.deepcopy(source).items():
         target[key] = value
 
 
-def _apply(preset):
+def _apply(preset, cfg, defaults):
+    """Set each preset key on ``cfg`` when it has it, else on ``defaults``; and on ``cfg.TRAIN`` when that has it."""
     for k, v in preset.items():
-        if k in config:
-            config[k] = copy.deepcopy(v)
-        elif k in default:
-            default[k] = copy.deepcopy(v)
-        if k in config.TRAIN:
-            config.TRAIN[k] = copy.deepcopy(v)
+        if k in cfg:
+            cfg[k] = copy.deepcopy(v)
+        elif k in defaults:
+            defaults[k] = copy.deepcopy(v)
+        if k in cfg.TRAIN:
+            cfg.TRAIN[k] = copy.deepcopy(v)
 
 
-def generate_config(_network, _dataset):
-    """Set ``config`` and ``default`` for a network preset and a dataset preset, in place.
+def build_config(network_name, dataset_name):
+    """(config, default) of a network preset and a dataset preset: new objects, no global changed.
 
-    Starts again from this file's defaults on every call, then applies ``network[_network]`` and
-    ``dataset[_dataset]``, and derives:
+    Deep copies of this file's defaults with ``network[network_name]`` then
+    ``dataset[dataset_name]`` applied, plus the derived ``config.network``, ``config.dataset``,
     ``config.RPN_FEAT_STRIDE`` (strides, descending), ``config.NUM_ANCHORS`` (anchors per cell,
     equal for all strides) and ``config.RPN_ANCHOR_CFG[stride]['NUM_ANCHORS']``.
+
+    :raises ValueError: for an unknown preset name, or strides with different anchor counts
     """
-    if _network not in network:
-        raise ValueError('unknown network %r: choose one of %s' % (_network, sorted(network)))
-    if _dataset not in dataset:
-        raise ValueError('unknown dataset %r: choose one of %s' % (_dataset, sorted(dataset)))
-    _reset(config, _PRISTINE['config'])
-    _reset(default, _PRISTINE['default'])
-    _apply(network[_network])
-    _apply(dataset[_dataset])
-    config.network = _network
-    config.dataset = _dataset
+    if network_name not in network:
+        raise ValueError('unknown network %r: choose one of %s' % (network_name, sorted(network)))
+    if dataset_name not in dataset:
+        raise ValueError('unknown dataset %r: choose one of %s' % (dataset_name, sorted(dataset)))
+    cfg = copy.deepcopy(_PRISTINE['config'])
+    defaults = copy.deepcopy(_PRISTINE['default'])
+    _apply(network[network_name], cfg, defaults)
+    _apply(dataset[dataset_name], cfg, defaults)
+    cfg.network = network_name
+    cfg.dataset = dataset_name
     num_anchors = {}
-    for stride, anchor_cfg in config.RPN_ANCHOR_CFG.items():
+    for stride, anchor_cfg in cfg.RPN_ANCHOR_CFG.items():
         count = len(anchor_cfg['SCALES']) * len(anchor_cfg['RATIOS'])
-        anchor_cfg['NUM_ANCHORS'] = count * 2 if config.DENSE_ANCHOR else count
+        anchor_cfg['NUM_ANCHORS'] = count * 2 if cfg.DENSE_ANCHOR else count
         num_anchors[int(stride)] = anchor_cfg['NUM_ANCHORS']
-    config.RPN_FEAT_STRIDE = sorted(num_anchors, reverse=True)
+    cfg.RPN_FEAT_STRIDE = sorted(num_anchors, reverse=True)
     if len(set(num_anchors.values())) != 1:
         raise ValueError('every stride needs the same number of anchors, got %s' % num_anchors)
-    config.NUM_ANCHORS = num_anchors[config.RPN_FEAT_STRIDE[0]]
+    cfg.NUM_ANCHORS = num_anchors[cfg.RPN_FEAT_STRIDE[0]]
+    return cfg, defaults
+
+
+def generate_config(network_name, dataset_name):
+    """The configuration of one run: :func:`build_config`'s config, a new object on every call.
+
+    The module-level ``config`` and ``default`` are also set (in place) to copies of the result,
+    for scripts written for the original that read them after this call; the code here reads only
+    the returned object, which the caller passes on as ``cfg``.
+    """
+    cfg, defaults = build_config(network_name, dataset_name)
+    _reset(config, cfg)
+    _reset(default, defaults)
+    return cfg

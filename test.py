@@ -4,40 +4,61 @@
     python test.py --prefix ./model/mnet.25 --gpu -1 --image group.jpg --output out.jpg --json
 
 The image is resized so that its short side is --target-size pixels, unless its long side would
-then pass --max-size (then the long side is --max-size), as in the original demo. Boxes are drawn
-in red, landmarks as dots (subject's right side green, left blue, nose red). A folder as --image
-writes, per image, ``<name>.jpg`` (drawn) and ``<name>.json`` into the --output folder.
+then pass --max-size (then the long side is --max-size), as in the original demo; an image whose
+network input would pass --max-megapixels is refused. Boxes are drawn in red, landmarks as dots
+(subject's right side green, left blue, nose red).
+
+A folder as --image writes, per image file ``<name>`` (extension kept, so ``x.jpg`` and ``x.png``
+both get their own results), ``<name>.jpg`` (drawn) and ``<name>.json`` into the --output folder.
+No input file is ever written: the input folder itself, or an output folder where a result would
+replace an input (a link to one, say), is refused before any work. An image that cannot be read
+or is too large is reported and skipped, the others are processed, and the run ends with a
+summary and exit status 1 if any image failed.
 """
-import argparse
 import json
+import logging
 import os
 import sys
 import time
 
 import cv2
-import numpy as np
 from tqdm import tqdm
 
-from retinaface import RetinaFace, draw_detections, read_image, target_scale
+from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_input,
+                                   first_few, refuse_overwriting_inputs, same_file)
+from rcnn.utils import cli
+from rcnn.utils.image_file import read_image_file
+from retinaface import NETWORKS, RetinaFace, draw_detections, target_scale
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+SCALE_OPTIONS = '--target-size / --max-size'
+DEFAULT_OUTPUT_IMAGE = './detector_test.jpg'
+DEFAULT_OUTPUT_FOLDER = './detector_test'
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--prefix', default='./model/R50', help='checkpoint prefix (default %(default)s)')
-    parser.add_argument('--epoch', type=int, default=0, help='checkpoint epoch (default %(default)s)')
-    parser.add_argument('--network', default='net3', help='network preset (default %(default)s)')
+    parser.add_argument('--epoch', type=cli.number(0, kind=int), default=0,
+                        help='checkpoint epoch (default %(default)s)')
+    parser.add_argument('--network', default='net3', choices=NETWORKS,
+                        help='network preset (default %(default)s)')
     parser.add_argument('--image', default='t1.jpg', help='image file or folder (default %(default)s)')
-    parser.add_argument('--target-size', type=int, default=1024, help='short side after resizing')
-    parser.add_argument('--max-size', type=int, default=1980, help='cap on the long side')
-    parser.add_argument('--threshold', type=float, default=0.8, help='minimum face score')
-    parser.add_argument('--nms', type=float, default=0.4, help='NMS IoU threshold')
+    parser.add_argument('--target-size', type=cli.number(1, kind=int), default=1024,
+                        help='short side after resizing, pixels (default %(default)s)')
+    parser.add_argument('--max-size', type=cli.number(1, kind=int), default=1980,
+                        help='cap on the long side after resizing, pixels (default %(default)s)')
+    add_max_megapixels_option(parser)
+    parser.add_argument('--threshold', type=cli.number(0, 1), default=0.8,
+                        help='minimum face score, in [0, 1] (default %(default)s)')
+    parser.add_argument('--nms', type=cli.number(0, 1, low_open=True), default=0.4,
+                        help='NMS IoU threshold, in (0, 1] (default %(default)s)')
     parser.add_argument('--flip', action='store_true', help='also detect on the mirrored image')
-    parser.add_argument('--gpu', type=int, default=0, help='GPU id, -1 for the CPU (default %(default)s)')
+    parser.add_argument('--gpu', type=cli.number(-1, kind=int), default=0,
+                        help='GPU id, -1 for the CPU (default %(default)s)')
     parser.add_argument('--output', default=None,
-                        help='drawn image (default ./detector_test.jpg), or folder for a folder input '
-                             '(default ./detector_test/)')
+                        help='drawn image (default %s), or folder for a folder input (default %s/)'
+                             % (DEFAULT_OUTPUT_IMAGE, DEFAULT_OUTPUT_FOLDER))
     parser.add_argument('--json', nargs='?', const='-', default=None, metavar='PATH',
                         help='write the detections as JSON to PATH, or print them when no PATH')
     return parser.parse_args(argv)
@@ -52,65 +73,132 @@ def detections_json(image_path, scale, faces, landmarks):
         for i, face in enumerate(faces)]}
 
 
-def detect_one(detector, path, args):
-    """(drawn image, detections dict) of one image file."""
-    img = read_image(path)
+def read_checked_image(path, args):
+    """(pixels, scale) of an image file, refused when its network input passes the budget."""
+    img = read_image_file(path)
     scale = target_scale(img.shape, args.target_size, args.max_size)
+    check_network_input(path, img.shape, [scale], args.max_megapixels, SCALE_OPTIONS)
+    return img, scale
+
+
+def detect_one(detector, path, img, scale, args):
+    """(drawn image, detections dict) of one image (pixels ``img`` of the file ``path``)."""
     faces, landmarks = detector.detect(img, args.threshold, scales=[scale], do_flip=args.flip)
     return draw_detections(img, faces, landmarks), detections_json(path, scale, faces, landmarks)
+
+
+def write_image(path, img):
+    """cv2.imwrite with a UserError naming the file when it cannot be written."""
+    try:
+        written = cv2.imwrite(path, img)
+    except cv2.error:
+        written = False
+    if not written:
+        raise cli.UserError('cannot write %s (does its folder exist, is it writable, and is the '
+                            'extension an image one such as .jpg or .png?)' % path)
 
 
 def write_json(result, path):
     text = json.dumps(result, indent=1)
     if path == '-':
         print(text)
-    else:
+        return
+    try:
         with open(path, 'w') as f:
             f.write(text + '\n')
+    except OSError as err:
+        raise cli.UserError('cannot write %s: %s' % (path, err.strerror or err)) from None
+
+
+def folder_images(folder):
+    """Sorted names of the image files (by extension) directly in ``folder``."""
+    return sorted(name for name in os.listdir(folder)
+                  if name.lower().endswith(IMAGE_EXTENSIONS)
+                  and os.path.isfile(os.path.join(folder, name)))
+
+
+def result_paths(output, name):
+    """(drawn image, JSON) paths of the input file ``name``: its full name, extension included,
+    so that ``x.jpg`` and ``x.png`` do not share results."""
+    return os.path.join(output, name + '.jpg'), os.path.join(output, name + '.json')
+
+
+def detect_folder(args):
+    """Detect on every image of the folder ``args.image``; returns the exit status."""
+    output = args.output or DEFAULT_OUTPUT_FOLDER
+    names = folder_images(args.image)
+    if not names:
+        raise cli.UserError('no image files (%s) in the folder %s'
+                            % (', '.join(IMAGE_EXTENSIONS), args.image))
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise cli.UserError('--output %s is a file; a folder input needs an output folder' % output)
+    if same_file(output, args.image):
+        raise cli.UserError('--output %s is the input folder: the results would mix with the images '
+                            '(and be read as images on the next run); choose another --output'
+                            % output)
+    inputs = [os.path.join(args.image, name) for name in os.listdir(args.image)]
+    outputs = [path for name in names for path in result_paths(output, name)]
+    refuse_overwriting_inputs([p for p in inputs if os.path.isfile(p)], outputs, '--output')
+
+    detector = load_detector(args)
+    os.makedirs(output, exist_ok=True)
+    total, failed = 0, []
+    progress = tqdm(names, desc='detecting', unit='image')
+    for name in progress:
+        path = os.path.join(args.image, name)
+        try:
+            drawn, result = detect_one(detector, path, *read_checked_image(path, args), args)
+            drawn_path, json_path = result_paths(output, name)
+            write_image(drawn_path, drawn)
+            write_json(result, json_path)
+        except cli.UserError as err:
+            failed.append(name)
+            progress.write('skipped: %s' % err, file=sys.stderr)
+            continue
+        total += len(result['faces'])
+    print('%d faces in %d of %d images; drawn images and JSON in %s'
+          % (total, len(names) - len(failed), len(names), output))
+    if failed:
+        raise cli.UserError('%d of %d images failed and have no results (see the "skipped" lines '
+                            'above): %s' % (len(failed), len(names), first_few(failed)))
+    return 0
+
+
+def detect_file(args):
+    """Detect on the one image ``args.image``, draw it and write the results."""
+    output = args.output or DEFAULT_OUTPUT_IMAGE
+    refuse_overwriting_inputs([args.image], [output], '--output')
+    if args.json not in (None, '-'):
+        refuse_overwriting_inputs([args.image], [args.json], '--json')
+    img, scale = read_checked_image(args.image, args)  # a bad image fails before the model loads
+    detector = load_detector(args)
+    start = time.perf_counter()
+    drawn, result = detect_one(detector, args.image, img, scale, args)
+    print('found %d faces in %s (scale %.3f) in %.3f s'
+          % (len(result['faces']), args.image, result['scale'], time.perf_counter() - start),
+          file=sys.stderr)
+    write_image(output, drawn)
+    print('wrote %s' % output, file=sys.stderr)
+    if args.json:
+        write_json(result, args.json)
+    return 0
+
+
+def load_detector(args):
+    return RetinaFace(args.prefix, args.epoch, args.gpu, args.network, nms=args.nms)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    model_files = ['%s-symbol.json' % args.prefix, '%s-%04d.params' % (args.prefix, args.epoch)]
-    missing = [path for path in model_files if not os.path.isfile(path)]
-    if missing:
-        sys.exit('error: model file not found: %s. Get the released RetinaFace models from the '
-                 'insightface model zoo (RetinaFace-R50, or RetinaFace-MobileNet0.25 as mnet.25) and '
-                 'put <name>-symbol.json and <name>-0000.params in ./model/ (see model/README.md), '
-                 'or pass --prefix and --epoch.' % ', '.join(missing))
+    cli.setup_logging(logging.WARNING)
     if not os.path.exists(args.image):
-        sys.exit('error: image not found: %s. Pass --image with an image file or a folder of images '
-                 '(t1.jpg is insightface\'s sample: python-package/insightface/data/images/t1.jpg).'
-                 % args.image)
-
-    detector = RetinaFace(args.prefix, args.epoch, args.gpu, args.network, nms=args.nms)
+        raise cli.UserError('image not found: %s. Pass --image with an image file or a folder of '
+                            'images (t1.jpg is insightface\'s sample: '
+                            'python-package/insightface/data/images/t1.jpg)' % args.image)
     if os.path.isdir(args.image):
-        output = args.output or './detector_test'
-        os.makedirs(output, exist_ok=True)
-        names = sorted(n for n in os.listdir(args.image) if n.lower().endswith(IMAGE_EXTENSIONS))
-        total = 0
-        for name in tqdm(names, desc='detecting', unit='image'):
-            drawn, result = detect_one(detector, os.path.join(args.image, name), args)
-            stem = os.path.splitext(name)[0]
-            cv2.imwrite(os.path.join(output, stem + '.jpg'), drawn)
-            write_json(result, os.path.join(output, stem + '.json'))
-            total += len(result['faces'])
-        print('%d faces in %d images; drawn images and JSON written to %s' % (total, len(names), output))
-        return
-
-    start = time.perf_counter()
-    drawn, result = detect_one(detector, args.image, args)
-    print('found %d faces in %s (scale %.3f) in %.3f s'
-          % (len(result['faces']), args.image, result['scale'], time.perf_counter() - start),
-          file=sys.stderr)
-    output = args.output or './detector_test.jpg'
-    if not cv2.imwrite(output, drawn):
-        sys.exit('error: cannot write %s (does its folder exist, and is the extension an image one?)'
-                 % output)
-    print('wrote %s' % output, file=sys.stderr)
-    if args.json:
-        write_json(result, args.json)
+        return detect_folder(args)
+    return detect_file(args)
 
 
 if __name__ == '__main__':
-    main()
+    cli.run_main(main)

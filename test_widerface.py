@@ -16,8 +16,12 @@ Test scales (``--mode``):
   1  the original's pyramid: short side 500, 800, 1100, 1400, 1700 relative to an 800 / 1200
      base, each also flipped, merged by box voting.
   2  the same pyramid and flip, merged by NMS.
-Images already written are skipped unless ``--overwrite``; an unreadable image is reported and
-skipped. ``--gt DIR`` prints the official AP at the end, over the images that have an output file.
+Images already written are skipped unless ``--overwrite``. Listed images absent from the image
+folder are an error (one line: how many, the first few) unless ``--allow-missing``; an image that
+cannot be decoded, or whose network input would pass ``--max-megapixels``, is reported and
+skipped, and the run then ends with exit status 1. ``--gt DIR`` prints the official AP at the end
+over the images that have an output file, exactly as ``python -m rcnn.tools.widerface_eval --pred
+<output> --gt DIR --only-predicted`` does.
 """
 import argparse
 import logging
@@ -25,8 +29,14 @@ import os
 import sys
 
 import numpy as np
+from tqdm import tqdm
 
-from retinaface import RetinaFace, target_scale
+from rcnn.dataset.retinaface import LabelFileError, read_label_file
+from rcnn.tools import widerface_eval
+from rcnn.tools.cli_guards import add_max_megapixels_option, check_network_input, first_few
+from rcnn.utils import cli
+from rcnn.utils.image_file import read_image_file
+from retinaface import NETWORKS, RetinaFace, target_scale
 
 logger = logging.getLogger('test_widerface')
 
@@ -35,14 +45,15 @@ PYRAMID_BASE = (800, 1200)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Detect faces on WIDER FACE and write the submission files',
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = cli.ArgumentParser(description='Detect faces on WIDER FACE and write the submission files',
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     model = parser.add_argument_group('model')
     model.add_argument('--prefix', required=True,
                        help='checkpoint prefix (<prefix>-symbol.json, <prefix>-NNNN.params)')
-    model.add_argument('--epoch', type=int, default=0, help='checkpoint epoch')
-    model.add_argument('--network', default='net3', help='detector head layout, as RetinaFace(network=...)')
-    model.add_argument('--gpu', type=int, default=0, help='GPU id; -1 runs on the CPU')
+    model.add_argument('--epoch', type=cli.number(0, kind=int), default=0, help='checkpoint epoch')
+    model.add_argument('--network', default='net3', choices=NETWORKS,
+                       help='detector head layout, as RetinaFace(network=...)')
+    model.add_argument('--gpu', type=cli.number(-1, kind=int), default=0, help='GPU id; -1 runs on the CPU')
     model.add_argument('--nocrop', action='store_true', help='keep the padded border of the feature maps')
     data = parser.add_argument_group('data')
     data.add_argument('--dataset-path', default='./data/retinaface', help='folder holding <image-set>/images')
@@ -53,18 +64,29 @@ def parse_args(argv=None):
                                            'beside the image root, else every .jpg under it')
     data.add_argument('--output', default='./wout', help='folder for <event>/<image>.txt')
     data.add_argument('--overwrite', action='store_true', help='redo images whose output file exists')
-    data.add_argument('--part', type=int, default=0, help='process only images i with i %% parts == part')
-    data.add_argument('--parts', type=int, default=1, help='number of parts the list is split into')
+    data.add_argument('--allow-missing', action='store_true',
+                      help='process the listed images that exist instead of stopping when some are absent')
+    data.add_argument('--part', type=cli.number(0, kind=int), default=0,
+                      help='process only images i with i %% parts == part')
+    data.add_argument('--parts', type=cli.number(1, kind=int), default=1,
+                      help='number of parts the list is split into')
     test = parser.add_argument_group('detection')
-    test.add_argument('--thresh', type=float, default=0.02, help='keep faces with score >= thresh')
-    test.add_argument('--nms', type=float, default=0.4, help='NMS IoU threshold')
+    test.add_argument('--thresh', type=cli.number(0, 1), default=0.02,
+                      help='keep faces with score >= thresh, in [0, 1]')
+    test.add_argument('--nms', type=cli.number(0, 1, low_open=True), default=0.4,
+                      help='NMS IoU threshold, in (0, 1]')
     test.add_argument('--mode', type=int, choices=(0, 1, 2), default=0,
                       help='0 single scale, 1 pyramid + flip + box voting, 2 pyramid + flip + NMS')
-    test.add_argument('--target-size', type=int, default=1600, help='mode 0: short side in pixels')
-    test.add_argument('--max-size', type=int, default=2150, help='mode 0: cap on the long side in pixels')
-    test.add_argument('--scale', type=float, help='mode 0: fixed resize factor instead (1.0 = original size)')
+    test.add_argument('--target-size', type=cli.number(1, kind=int), default=1600,
+                      help='mode 0: short side in pixels')
+    test.add_argument('--max-size', type=cli.number(1, kind=int), default=2150,
+                      help='mode 0: cap on the long side in pixels')
+    test.add_argument('--scale', type=cli.number(0, low_open=True),
+                      help='mode 0: fixed resize factor instead (1.0 = original size)')
     test.add_argument('--flip', action='store_true', help='mode 0: also detect on the mirrored image')
-    test.add_argument('--gt', help='after detection, evaluate against this folder of WIDER .mat files')
+    add_max_megapixels_option(test)
+    test.add_argument('--gt', help='after detection, evaluate against this folder of WIDER .mat files '
+                                   '(or a label.txt), over the images that have an output file')
     args = parser.parse_args(argv)
     if not 0 <= args.part < args.parts:
         parser.error('--part must be in [0, --parts)')
@@ -72,17 +94,22 @@ def parse_args(argv=None):
 
 
 def read_image_list(path):
-    """Image names '<event>/<image>.jpg' from a RetinaFace label.txt or a wider_val.txt."""
-    names = []
-    with open(path) as f:
-        lines = [line.strip() for line in f if line.strip()]
-    is_label_file = any(line.startswith('#') for line in lines)
-    for line in lines:
-        if is_label_file and not line.startswith('#'):
-            continue
-        name = line.lstrip('#').strip().replace('\\', '/')
-        names.append('/'.join(name.split('/')[-2:]))
-    return names
+    """Image names '<event>/<image>.jpg' from a RetinaFace label.txt (read by the project's one
+    parser, :func:`rcnn.dataset.retinaface.read_label_file`) or a wider_val.txt (one name a line).
+
+    :raises cli.UserError: naming the file (and line) that cannot be read
+    """
+    try:
+        with open(path) as f:
+            lines = [line.strip() for line in f if line.strip()]
+        names = ([name for name, _, _ in read_label_file(path)]
+                 if any(line.startswith('#') for line in lines) else lines)
+    except LabelFileError as err:
+        raise cli.UserError(str(err)) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise cli.UserError('cannot read the image list %s: %s'
+                            % (path, getattr(err, 'strerror', None) or err)) from None
+    return ['/'.join(name.replace('\\', '/').split('/')[-2:]) for name in names]
 
 
 def find_images(image_root, image_list=None):
@@ -94,7 +121,8 @@ def find_images(image_root, image_list=None):
     if image_list is not None:
         return read_image_list(image_list)
     if not os.path.isdir(image_root):
-        raise FileNotFoundError('image folder not found: %s' % image_root)
+        raise cli.UserError('image folder not found: %s (pass --images, or --dataset-path and '
+                            '--image-set)' % image_root)
     names = []
     for event in sorted(os.listdir(image_root)):
         folder = os.path.join(image_root, event)
@@ -133,12 +161,17 @@ def output_path(output, name):
 
 
 def write_submission(path, name, faces):
-    """Write atomically, so that an interrupted run never leaves a half file to be skipped later."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    """Write atomically, so that an interrupted run never leaves a half file to be skipped later;
+    cli.UserError naming the file when it cannot be written."""
     partial = path + '.partial'
-    with open(partial, 'w') as f:
-        f.write(submission_text(name, faces))
-    os.replace(partial, path)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(partial, 'w') as f:
+            f.write(submission_text(name, faces))
+        os.replace(partial, path)
+    except OSError as err:
+        raise cli.UserError('cannot write %s: %s (is --output a writable folder?)'
+                            % (path, err.strerror or err)) from None
 
 
 def load_detector(args):
@@ -146,57 +179,82 @@ def load_detector(args):
                       nocrop=args.nocrop, vote=args.mode == 1)
 
 
-def run(args, detector):
-    """Detect and write every image of this part; returns the names that could not be read."""
-    import cv2
-    from tqdm import tqdm
+def image_root_of(args):
+    return args.images or os.path.join(args.dataset_path, args.image_set, 'images')
 
-    image_root = args.images or os.path.join(args.dataset_path, args.image_set, 'images')
+
+def select_images(args):
+    """The images of this part that exist, as '<event>/<image>.jpg'.
+
+    :raises cli.UserError: when the list is empty, or (without ``--allow-missing``) when listed
+        images are absent: one line with how many and the first few
+    """
+    image_root = image_root_of(args)
     names = find_images(image_root, args.image_list)[args.part::args.parts]
+    if not names:
+        raise cli.UserError('no images to process under %s (part %d of %d)'
+                            % (image_root, args.part, args.parts))
+    missing = [n for n in names if not os.path.isfile(os.path.join(image_root, n))]
+    if missing:
+        summary = ('%d of %d listed images are not under %s (e.g. %s)'
+                   % (len(missing), len(names), image_root, first_few(missing)))
+        if not args.allow_missing:
+            raise cli.UserError('%s: pass --allow-missing to process the %d that are there'
+                                % (summary, len(names) - len(missing)))
+        logger.warning('%s; processing the %d that are there', summary, len(names) - len(missing))
+        absent = set(missing)
+        names = [n for n in names if n not in absent]
+    return names
+
+
+def run(args, detector, names):
+    """Detect and write the images ``names`` (skipping those already written unless
+    ``--overwrite``); returns the names that failed, each reported on one "skipped" line."""
+    image_root = image_root_of(args)
     todo = [n for n in names if args.overwrite or not os.path.isfile(output_path(args.output, n))]
     if len(todo) < len(names):
-        print('%d of %d images already written to %s (use --overwrite to redo them)'
-              % (len(names) - len(todo), len(names), args.output))
-    unreadable = []
+        logger.info('%d of %d images already written to %s (use --overwrite to redo them)',
+                    len(names) - len(todo), len(names), args.output)
+    failed = []
     progress = tqdm(todo, desc='WIDER %s' % args.image_set, unit='img')
     for name in progress:
         path = os.path.join(image_root, name)
-        image = cv2.imread(path)
-        if image is None:
-            unreadable.append(path)
-            progress.write('cannot read image, skipped: %s' % path)
+        try:
+            image = read_image_file(path)
+            scales, do_flip = scales_for(image.shape, args)
+            check_network_input(path, image.shape, scales, args.max_megapixels,
+                                '--scale, or --target-size / --max-size, with --mode 0')
+        except cli.UserError as err:
+            failed.append(name)
+            progress.write('skipped: %s' % err, file=sys.stderr)
             continue
-        scales, do_flip = scales_for(image.shape, args)
         faces, _ = detector.detect(image, threshold=args.thresh, scales=scales, do_flip=do_flip)
         write_submission(output_path(args.output, name), name, faces)
         progress.set_postfix(faces=len(faces))
-    if unreadable:
-        print('%d image(s) could not be read and have no output:' % len(unreadable))
-        for path in unreadable:
-            print('  %s' % path)
-    return unreadable
+    return failed
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+    cli.setup_logging()
+    names = select_images(args)
+    ground_truth = widerface_eval.load_any_ground_truth(args.gt) if args.gt else None
     logger.info('called with %s', vars(args))
-    run(args, load_detector(args))
-    if args.gt:
-        evaluate_output(args.output, args.gt)
+    failed = run(args, load_detector(args), names)
+    if ground_truth is not None:
+        evaluate_output(args.output, ground_truth)
+    if failed:
+        raise cli.UserError('%d of %d images could not be processed and have no output (see the '
+                            '"skipped" lines above): %s' % (len(failed), len(names), first_few(failed)))
+    return 0
 
 
-def evaluate_output(output, gt_dir):
-    """Print the official AP of the files in ``output``, over the images that have one."""
-    from rcnn.tools import widerface_eval
-    ground_truth = widerface_eval.load_ground_truth(gt_dir)
-    written = [k for k in ground_truth.keys if os.path.isfile(os.path.join(output, k + '.txt'))]
-    predictions, _ = widerface_eval.read_predictions(output, written)
-    curves, _ = widerface_eval.compute_pr_curves(predictions, ground_truth, only_predicted_images=True)
-    print('WIDER FACE AP (official protocol, %d of %d images): %s'
-          % (len(written), len(ground_truth.keys),
-             ', '.join('%s %.2f' % (setting, 100 * c.ap) for setting, c in curves.items())))
+def evaluate_output(output, ground_truth):
+    """Print the official AP of the files in ``output`` over the images that have one, as
+    ``python -m rcnn.tools.widerface_eval --only-predicted`` does."""
+    curves, coverage = widerface_eval.score_folder(output, ground_truth, only_predicted=True)
+    print(widerface_eval.format_report(curves, 'official', coverage))
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli.run_main(main)

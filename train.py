@@ -21,7 +21,8 @@ from typing import NamedTuple, Optional
 import mxnet as mx
 import numpy as np
 
-from rcnn.config import config, default, generate_config
+import rcnn.config
+from rcnn.config import build_config, generate_config
 from rcnn.core import callback
 from rcnn.core.loader import CropLoader
 from rcnn.core.metric import get_train_metrics
@@ -61,10 +62,13 @@ def gpus_option(text):
 def parse_args(argv=None):
     parser = cli.ArgumentParser(description='Train RetinaFace',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--network', default=default.network, help='network preset: mnet or resnet')
-    parser.add_argument('--dataset', default=default.dataset, help='dataset preset')
+    parser.add_argument('--network', default=rcnn.config.default.network, help='network preset: mnet or resnet')
+    parser.add_argument('--dataset', default=rcnn.config.default.dataset, help='dataset preset')
     args, _ = parser.parse_known_args(argv)
-    generate_config(args.network, args.dataset)
+    try:  # the presets' values, as the other options' defaults; train_net makes the run's configuration
+        preset, default = build_config(args.network, args.dataset)
+    except ValueError as err:
+        parser.error(str(err))
     parser.add_argument('--image_set', default=default.image_set, help='split(s) to train on, joined by +')
     parser.add_argument('--root_path', default=default.root_path, help='folder for caches')
     parser.add_argument('--dataset_path', default=default.dataset_path, help='folder with <split>/label.txt')
@@ -85,11 +89,11 @@ def parse_args(argv=None):
     parser.add_argument('--gpus', type=gpus_option, default=None,
                         help="GPU ids, e.g. '0,1' (default: CUDA_VISIBLE_DEVICES; none: CPU)")
     parser.add_argument('--cpus', type=number(1, kind=int), default=1, help='CPU contexts when no GPU is used')
-    parser.add_argument('--batch_images', type=number(1, kind=int), default=config.TRAIN.BATCH_IMAGES,
+    parser.add_argument('--batch_images', type=number(1, kind=int), default=preset.TRAIN.BATCH_IMAGES,
                         help='images per device and batch')
-    parser.add_argument('--image_size', type=number(32, kind=int), default=config.SCALES[0][0],
+    parser.add_argument('--image_size', type=number(32, kind=int), default=preset.SCALES[0][0],
                         help='training crop side, pixels')
-    parser.add_argument('--workers', type=number(0, kind=int), default=config.NUM_CPU,
+    parser.add_argument('--workers', type=number(0, kind=int), default=preset.NUM_CPU,
                         help='data worker processes (0: none)')
     parser.add_argument('--resume', type=number(0, kind=int), nargs='?', const=LATEST, default=None,
                         metavar='EPOCH', help='continue the run of --prefix from <prefix>-0000 (the latest) '
@@ -129,17 +133,17 @@ def load_pretrained(prefix, epoch):
     return checkpoint.load_params_file(path)
 
 
-def fixed_param_names(symbol, loaded):
-    """Arguments frozen during training: with LAYER_FIX, those matching config.FIXED_PARAMS.
+def fixed_param_names(symbol, loaded, cfg):
+    """Arguments frozen during training: with cfg.LAYER_FIX, those matching cfg.FIXED_PARAMS.
 
     Only weights loaded from ``--pretrained`` (``loaded``) are frozen: a frozen layer's BatchNorm
     never updates its running statistics, so freezing a freshly initialised layer would leave the
     saved model normalising with the initial mean 0 / variance 1. A resumed run takes the list
     from its checkpoint instead.
     """
-    if not config.LAYER_FIX:
+    if not cfg.LAYER_FIX:
         return []
-    patterns = [re.compile(p) for p in config.FIXED_PARAMS]
+    patterns = [re.compile(p) for p in cfg.FIXED_PARAMS]
     matching = [n for n in symbol.list_arguments() if any(p.match(n) for p in patterns)]
     skipped = [n for n in matching if n not in loaded]
     if skipped:
@@ -151,6 +155,14 @@ def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed)
     mx.random.seed(seed)
+
+
+def make_config(args):
+    """The run's configuration: the --network / --dataset presets with the command line's overrides."""
+    cfg = generate_config(args.network, args.dataset)
+    cfg.TRAIN.BATCH_IMAGES = args.batch_images
+    cfg.SCALES = [(args.image_size, args.image_size)]
+    return cfg
 
 
 def build_optimizer(args, num_devices, num_workers, iters_per_epoch, begin_step):
@@ -245,7 +257,7 @@ class StartingPoint(NamedTuple):
     ohem_rng: Optional[dict]  # rpn_fpn_ohem3.rng_state() of the resumed run, or None
 
 
-def starting_point(args, sym):
+def starting_point(args, sym, cfg):
     """The checkpoint ``--resume`` names, or else ``--pretrained`` (or nothing) at ``--begin_epoch``."""
     if args.resume is not None:
         arg_params, aux_params, states, meta = load_resume_point(args)
@@ -262,7 +274,7 @@ def starting_point(args, sym):
         arg_params, aux_params = {}, {}
         log.info('no --pretrained: every layer starts from Xavier initialisation')
     loader_seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2 ** 31)
-    return StartingPoint(arg_params, aux_params, args.begin_epoch, 0, 0, fixed_param_names(sym, arg_params),
+    return StartingPoint(arg_params, aux_params, args.begin_epoch, 0, 0, fixed_param_names(sym, arg_params, cfg),
                          loader_seed, None, None)
 
 
@@ -271,8 +283,7 @@ def train_net(args, callbacks=()):
 
     Every expected failure (options, data, checkpoints) is raised as UserError before the data
     workers start."""
-    config.TRAIN.BATCH_IMAGES = args.batch_images
-    config.SCALES = [(args.image_size, args.image_size)]
+    cfg = make_config(args)
     callback.check_arguments(args)
     ctx = get_contexts(args.gpus, args.cpus)
     kv = mx.kv.create(args.kvstore)
@@ -281,20 +292,20 @@ def train_net(args, callbacks=()):
     log.info('training %s on %s (worker %d of %d, kvstore %s)', args.network, ctx, rank, num_workers, kv.type)
     if rank == 0:
         prepare_prefix(args)
-    batch_size = config.TRAIN.BATCH_IMAGES * len(ctx)
+    batch_size = cfg.TRAIN.BATCH_IMAGES * len(ctx)
     roidb = load_roidb(args, batch_size, num_workers)
 
-    sym = get_symbol(args.network, mode='train')
-    start = starting_point(args, sym)
+    sym = get_symbol(args.network, mode='train', cfg=cfg)
+    start = starting_point(args, sym, cfg)
     if args.seed is not None:
         seed_everything(args.seed)
     rpn_fpn_ohem3.seed_rng(args.seed)
     if start.ohem_rng is not None:
         rpn_fpn_ohem3.set_rng_state(start.ohem_rng)
 
-    test_sym = train_to_test_symbol(sym, config.RPN_FEAT_STRIDE, config.NUM_ANCHORS)
-    feat_sym = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in config.RPN_FEAT_STRIDE]
-    train_data = CropLoader(feat_sym, roidb, batch_size=batch_size, shuffle=not args.no_shuffle,
+    test_sym = train_to_test_symbol(sym, cfg.RPN_FEAT_STRIDE, cfg.NUM_ANCHORS)
+    feat_sym = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in cfg.RPN_FEAT_STRIDE]
+    train_data = CropLoader(feat_sym, roidb, batch_size=batch_size, shuffle=not args.no_shuffle, cfg=cfg,
                             num_workers=args.workers, seed=start.loader_seed + rank, num_parts=num_workers,
                             part_index=rank, first_epoch=start.epoch)
     monitor = None
@@ -306,17 +317,18 @@ def train_net(args, callbacks=()):
         trainer = Trainer(sym, test_sym, train_data.provide_data, train_data.provide_label, ctx, kv,
                           fixed_param_names=start.fixed_params, prefix=args.prefix, is_writer=rank == 0)
         trainer.epoch, trainer.step = start.epoch, start.step
-        trainer.extra_meta = {'network': args.network, 'dataset': args.dataset, 'args': vars(args),
+        trainer.extra_meta = {'network': args.network, 'dataset': args.dataset,
+                              'detector_preset': cfg.DETECTOR_PRESET, 'args': vars(args),
                               'fixed_params': start.fixed_params, 'loader_seed': start.loader_seed}
         trainer.state_hooks = {'ohem_rng': rpn_fpn_ohem3.rng_state}
         trainer.init(start.arg_params, start.aux_params, optimizer, start.optimizer_state)
         log.info('%d images, %d batches of %d per epoch; lr %g, steps at epochs %s (iterations %s)',
                  len(roidb), train_data.num_batches, batch_size, args.lr, parse_lr_step(args.lr_step),
                  scheduler.step_iters)
-        monitor = callback.build_monitor(args, trainer, batch_size, config,
+        monitor = callback.build_monitor(args, trainer, batch_size, cfg,
                                          ctx_id=ctx[0].device_id if ctx[0].device_type == 'gpu' else -1)
         ctrl_c.install()
-        trainer.fit(train_data, get_train_metrics(log_loss=True), end_epoch=args.end_epoch,
+        trainer.fit(train_data, get_train_metrics(cfg, log_loss=True), end_epoch=args.end_epoch,
                     end_step=scheduler.step_iters[-1], skip_batches=start.skip, frequent=args.frequent,
                     callbacks=[monitor, ctrl_c, *callbacks])
     except callback.EarlyStop as stop:
@@ -332,7 +344,7 @@ def train_net(args, callbacks=()):
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s %(message)s')
+    cli.setup_logging()
     args = parse_args(argv)
     log.info('called with %s', vars(args))
     train_net(args)

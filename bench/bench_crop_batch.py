@@ -15,7 +15,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from rcnn.config import config, generate_config  # noqa: E402
+from rcnn.config import generate_config  # noqa: E402
 from rcnn.io.rpn import assign_anchor_fpn, get_crop_batch  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def main():
     parser.add_argument('--images', type=int, default=40, help='images to process')
     parser.add_argument('--network', default='mnet', help='network preset (colour jitter mode)')
     args = parser.parse_args()
-    generate_config(args.network, 'retinaface')
+    cfg = generate_config(args.network, 'retinaface')
     cv2.setNumThreads(1)
     roidb = real_roidb()
     source = 'real WIDER val images'
@@ -65,15 +65,15 @@ def main():
         roidb = generated_roidb(tempfile.mkdtemp())
         source = 'generated images'
     rng = np.random.default_rng(0)
-    size = config.SCALES[0][0]
-    feat = [(1, 4, size // s, size // s) for s in config.RPN_FEAT_STRIDE]
+    size = cfg.SCALES[0][0]
+    feat = [(1, 4, size // s, size // s) for s in cfg.RPN_FEAT_STRIDE]
     crop_time = assign_time = 0.0
     for i in range(args.images):
         roi = roidb[i % len(roidb)]
         t0 = time.perf_counter()
-        data, labels = get_crop_batch([roi], rng)
+        data, labels = get_crop_batch([roi], rng, cfg=cfg)
         t1 = time.perf_counter()
-        assign_anchor_fpn(feat, labels[0], data[0]['im_info'], landmark=True)
+        assign_anchor_fpn(feat, labels[0], data[0]['im_info'], landmark=True, cfg=cfg)
         t2 = time.perf_counter()
         crop_time += t1 - t0
         assign_time += t2 - t1

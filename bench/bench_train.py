@@ -11,11 +11,10 @@ import tempfile
 import time
 
 import mxnet as mx
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import train  # noqa: E402
-from rcnn.config import config, default, generate_config  # noqa: E402
+from rcnn.config import build_config, generate_config  # noqa: E402
 from rcnn.core.loader import CropLoader  # noqa: E402
 from rcnn.core.metric import get_train_metrics  # noqa: E402
 from rcnn.dataset import synthetic  # noqa: E402
@@ -32,22 +31,24 @@ def main():
     parser.add_argument('--workers', type=int, default=2, help='loader processes (0: in the loop)')
     args = parser.parse_args()
 
-    generate_config(args.network, 'retinaface')
-    config.SCALES = [(args.size, args.size)]
+    cfg = generate_config(args.network, 'retinaface')
+    cfg.SCALES = [(args.size, args.size)]
     with tempfile.TemporaryDirectory() as root:
         synthetic.write_split(root, 'train', 32, seed=0)
         roidb = load_gt_roidb('retinaface', 'train', os.path.join(root, 'cache'), root, flip=True)
-        sym = get_symbol(args.network, mode='train')
-        feat_sym = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in config.RPN_FEAT_STRIDE]
-        loader = CropLoader(feat_sym, roidb, batch_size=args.batch, shuffle=True, num_workers=args.workers, seed=0)
+        sym = get_symbol(args.network, mode='train', cfg=cfg)
+        feat_sym = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in cfg.RPN_FEAT_STRIDE]
+        loader = CropLoader(feat_sym, roidb, batch_size=args.batch, shuffle=True, cfg=cfg, num_workers=args.workers,
+                            seed=0)
         mod = mx.mod.Module(sym, data_names=['data'], label_names=[d.name for d in loader.provide_label])
         mod.bind(loader.provide_data, loader.provide_label, for_training=True)
         mod.init_params(mx.init.Xavier())
-        optimizer = train.build_optimizer(argparse.Namespace(lr=0.001, lr_step=default.lr_step, wd=0.0005),
+        lr_step = build_config(args.network, 'retinaface')[1].lr_step
+        optimizer = train.build_optimizer(argparse.Namespace(lr=0.001, lr_step=lr_step, wd=0.0005),
                                           num_devices=1, num_workers=1,
                                           iters_per_epoch=loader.size / args.batch, begin_step=0)
         mod.init_optimizer(optimizer=optimizer)
-        metric = get_train_metrics()
+        metric = get_train_metrics(cfg)
         wait, total, done = 0.0, 0.0, 0
         batches = iter(loader)
         for k in range(args.batches + 2):

@@ -1,7 +1,10 @@
 """RetinaFace network definitions: one factory for the test and the train graph of every network.
 
-``get_symbol('mnet' | 'resnet', mode='test' | 'train', cfg=None)``. The test graphs equal the
-released ``mnet.25-symbol.json`` and ``R50-symbol.json`` node for node.
+``get_symbol('mnet' | 'resnet', mode='test' | 'train', cfg=cfg)``, cfg the run's configuration
+(:func:`rcnn.config.generate_config`). The test graphs equal the released ``mnet.25-symbol.json``
+and ``R50-symbol.json`` node for node. The original's ``get_mnet_test`` / ``get_mnet_train`` /
+``get_resnet_test`` / ``get_resnet_train`` are kept; like ``get_symbol`` they take ``cfg`` as a
+keyword and raise a TypeError saying so when it is missing (no global configuration is read).
 
 Test graph: input ``data`` (B, 3, H, W) float32 RGB after the network's pixel normalisation; nine
 outputs, for each stride N in 32, 16, 8:
@@ -28,18 +31,21 @@ import mxnet as mx
 
 from . import common, mnet, resnet
 
-NETWORKS = ('mnet', 'resnet')  # the network names get_symbol accepts
+BACKBONES = ('mnet', 'resnet')  # the backbone names get_symbol accepts (not the detector presets net3, ...)
 TEST_HEAD_KINDS = ('cls_score', 'bbox_pred', 'landmark_pred')  # prediction convs, per stride
 
 
-def _config(network, cfg):
-    """cfg, or the global rcnn config prepared for ``network`` (the original's generate_config flow)."""
-    if cfg is not None:
-        return cfg
-    from rcnn.config import config, default, generate_config
-    if config.get('network') != network:
-        generate_config(network, config.get('dataset') or default.dataset)
-    return config
+def _require_cfg(cfg, caller):
+    """cfg itself; a TypeError naming ``caller`` when it is not a configuration."""
+    if not isinstance(cfg, dict):
+        raise TypeError('%s needs cfg=<the run configuration>, e.g. '
+                        "rcnn.config.generate_config('mnet', 'retinaface'); got %r" % (caller, type(cfg).__name__))
+    return cfg
+
+
+def _check_backbone(network):
+    if network not in BACKBONES:
+        raise ValueError('unknown network %r: choose one of %s' % (network, BACKBONES))
 
 
 def _check_supported(cfg):
@@ -52,8 +58,7 @@ def _check_supported(cfg):
 
 def get_ssh_features(network, cfg, data=None):
     """{stride: SSH module output} of ``network``'s backbone + FPN + SSH neck (no heads)."""
-    if network not in NETWORKS:
-        raise ValueError('unknown network %r: choose one of %s' % (network, NETWORKS))
+    _check_backbone(network)
     if cfg.HEAD_MODULE != 'SSH':
         raise ValueError('HEAD_MODULE=%r is not supported: the released graphs use SSH' % (cfg.HEAD_MODULE,))
     data = mx.sym.Variable('data') if data is None else data
@@ -68,10 +73,15 @@ def get_ssh_features(network, cfg, data=None):
 def get_symbol(network, mode='test', cfg=None):
     """The test or train graph of ``network`` ('mnet' or 'resnet'); see the module docstring.
 
-    cfg: a configuration EasyDict (``rcnn.config.config`` after ``generate_config``); None uses the
-    global one, prepared for ``network`` when it is not yet.
+    cfg: the run's configuration (:func:`rcnn.config.generate_config`), made for ``network``'s
+    preset; required (None raises a TypeError; a configuration made for the other network a
+    ValueError).
     """
-    cfg = _config(network, cfg)
+    _require_cfg(cfg, 'get_symbol')
+    _check_backbone(network)
+    if cfg.get('network', network) != network:
+        raise ValueError("cfg was made for the %r preset, not %r: pass generate_config(%r, ...)"
+                         % (cfg.network, network, network))
     _check_supported(cfg)
     ssh = get_ssh_features(network, cfg)
     if mode == 'test':
@@ -83,22 +93,22 @@ def get_symbol(network, mode='test', cfg=None):
 
 def get_mnet_test(cfg=None):
     """Test graph of the MobileNet-0.25 RetinaFace (equal to mnet.25-symbol.json)."""
-    return get_symbol('mnet', 'test', cfg)
+    return get_symbol('mnet', 'test', _require_cfg(cfg, 'get_mnet_test'))
 
 
 def get_mnet_train(cfg=None):
     """Train graph of the MobileNet-0.25 RetinaFace."""
-    return get_symbol('mnet', 'train', cfg)
+    return get_symbol('mnet', 'train', _require_cfg(cfg, 'get_mnet_train'))
 
 
 def get_resnet_test(cfg=None):
     """Test graph of the ResNet RetinaFace (equal to R50-symbol.json at RESNET_DEPTH 50)."""
-    return get_symbol('resnet', 'test', cfg)
+    return get_symbol('resnet', 'test', _require_cfg(cfg, 'get_resnet_test'))
 
 
 def get_resnet_train(cfg=None):
     """Train graph of the ResNet RetinaFace."""
-    return get_symbol('resnet', 'train', cfg)
+    return get_symbol('resnet', 'train', _require_cfg(cfg, 'get_resnet_train'))
 
 
 def train_to_test_symbol(train_sym, strides, num_anchors):

@@ -11,11 +11,10 @@ import collections
 import mxnet as mx
 
 import rcnn.PY_OP.rpn_fpn_ohem3  # noqa: F401  (registers the custom operator of the train graph)
+from rcnn.io.rpn import BBOX_PRED_LEN, LANDMARK_PRED_LEN  # values per anchor, shared with the targets
 
 BN_EPS = 2e-5  # eps of every BatchNorm outside the backbone
 BN_MOMENTUM = 0.9  # momentum of every BatchNorm outside the backbone
-BBOX_PRED_LEN = 4  # (dx, dy, dw, dh) per anchor
-LANDMARK_PRED_LEN = 10  # five (x, y) points per anchor
 SMOOTH_L1_SCALAR = 3.0  # sigma of the box and landmark smooth-L1 losses
 LANDMARK_LOSS_SCALE = 0.4  # landmark loss weight before LANDMARK_LR_MULT (LR_MODE 0)
 VALID_COUNT_BBOX_SCALE = 0.25  # box loss weight when normalised by the positive count (LR_MODE 1)

@@ -1,7 +1,13 @@
 import logging
+import os
 
-import numpy as np
-import pytest
+# Pin the sample configuration before anything imports rcnn.config: a developer's local config.py
+# (or a RETINAFACE_CONFIG of their shell) must not change test results; subprocesses inherit it.
+os.environ['RETINAFACE_CONFIG'] = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                               'sample_config.py')
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 @pytest.fixture

@@ -1,7 +1,14 @@
+import os
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from rcnn.config import config, default, generate_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(autouse=True)
@@ -44,9 +51,91 @@ def test_unknown_names_are_clear_errors():
 
 def test_every_key_has_a_comment():
     import inspect
-    import re
 
     import sample_config
     for line in inspect.getsource(sample_config).splitlines():
         if re.match(r'^(config|network|dataset|default)(\.\w+)+ = ', line):
             assert '#' in line, 'undocumented key: ' + line
+
+
+def test_generate_config_returns_a_new_object_each_call_and_sets_the_module_level_one():
+    first = generate_config('mnet', 'retinaface')
+    first.TRAIN.BATCH_IMAGES = 3
+    second = generate_config('mnet', 'retinaface')
+    assert first is not second and first.TRAIN is not second.TRAIN and second.TRAIN.BATCH_IMAGES == 16
+    assert config is not second and config.TRAIN.BATCH_IMAGES == 16 and config.network == 'mnet'
+    config.TRAIN.BATCH_IMAGES = 5  # an original-style script editing the global changes no run's object
+    assert second.TRAIN.BATCH_IMAGES == 16
+
+
+def test_build_config_changes_no_global():
+    import rcnn.config
+    generate_config('resnet', 'retinaface')
+    cfg, defaults = rcnn.config.build_config('mnet', 'retinaface')
+    assert cfg.HEAD_FILTER_NUM == 64 and defaults.pretrained == 'model/mobilenet025fd0'
+    assert config.HEAD_FILTER_NUM == 256 and default.pretrained == 'model/resnet-50'
+
+
+def test_tests_use_the_sample_configuration():
+    import rcnn.config
+    assert rcnn.config.SETTINGS_PATH == os.path.join(ROOT, 'sample_config.py')
+
+
+def test_unused_keys_are_read_by_no_code():
+    """No Python file but the configuration's own reads a key grouped as 'accepted for
+    compatibility, not used' (``.KEY`` or ``['KEY']``; for TEST.* the TEST group itself)."""
+    import sample_config
+    sources = {}
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith('.') and d not in ('output', 'build', 'data', 'model')]
+        for name in files:
+            if name.endswith('.py') and name not in ('sample_config.py', 'config.py', 'test_sample_config.py'):
+                path = os.path.join(folder, name)
+                sources[path] = open(path, encoding='utf-8').read()
+    assert len(sample_config.UNUSED_KEYS) == 23
+    for key in sample_config.UNUSED_KEYS:
+        name = 'TEST' if key.startswith('TEST.') else key.split('.')[-1]
+        access = re.compile(r"\.%s\b|\[['\"]%s['\"]\]" % (name, name))
+        readers = [path for path, text in sources.items() if access.search(text)]
+        assert readers == [], '%s is read in %s' % (key, readers)
+
+
+def run_with_settings(tmp_path, edits, code="from rcnn.config import generate_config; "
+                                             "generate_config('mnet', 'retinaface')"):
+    settings = tmp_path / 'my_config.py'
+    text = open(os.path.join(ROOT, 'sample_config.py')).read()
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new)
+    settings.write_text(text)
+    proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, RETINAFACE_CONFIG=str(settings)))
+    return proc, str(settings)
+
+
+def test_a_changed_unused_key_is_warned_about(tmp_path):
+    proc, path = run_with_settings(tmp_path, [('config.NET_MODE = 2 ', 'config.NET_MODE = 3 '),
+                                              ('config.TEST.NMS = 0.3 ', 'config.TEST.NMS = 0.45 ')])
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if 'accepted for compatibility' in line]
+    assert warnings == [
+        '%s sets NET_MODE = 3 (default 2): this key is accepted for compatibility with the original and has no '
+        'effect here' % path,
+        '%s sets TEST.NMS = 0.45 (default 0.3): this key is accepted for compatibility with the original and has '
+        'no effect here' % path]
+
+
+def test_unchanged_unused_keys_and_the_preset_values_are_not_warned_about(tmp_path):
+    """mnet's preset sets max_feat_channel 8888 (the default is 9999): the same in both files, no warning."""
+    proc, _ = run_with_settings(tmp_path, [('config.USE_CROP = True', 'config.USE_CROP = False')])
+    assert proc.returncode == 0 and proc.stderr == '', proc.stderr
+
+
+def test_a_missing_settings_file_is_named(tmp_path):
+    missing = str(tmp_path / 'nope.py')
+    proc = subprocess.run([sys.executable, '-c', 'import rcnn.config'], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, RETINAFACE_CONFIG=missing))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        'rcnn.utils.cli.UserError: RETINAFACE_CONFIG=%s: no such file; name a copy of %s or unset it'
+        % (missing, os.path.join(ROOT, 'sample_config.py')))

@@ -1,28 +1,55 @@
-"""test.py end to end (as a user runs it) with the real mnet.25 model on the CPU."""
+"""test.py as a user runs it, with the real mnet.25 on the CPU: results, the bad-input table, and
+folder mode (no input ever written, one result per input file, bad files skipped)."""
+import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
+import struct
 
 import cv2
 import numpy as np
+import pytest
 
-from tests.shared_data import ROOT, mnet25_prefix, shared_path
+from tests.cli_cases import (assert_one_error, assert_success, load_script, run_command,
+                             run_in_process)
+from tests.shared_data import mnet25_prefix, shared_path
+
+demo = load_script('test.py', 'retinaface_test_script')
+# small enough to keep each detection fast, large enough for t1.jpg's 6 faces
+FAST = ['--gpu', '-1', '--target-size', '640', '--max-size', '1000']
 
 
-def run_demo(*args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, 'test.py')] + list(args),
-                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+@pytest.fixture(scope='module')
+def t1():
+    return shared_path('images', 'samples', 't1.jpg')
 
 
-def test_demo_on_t1_writes_drawn_image_and_json(tmp_path):
-    image = shared_path('images', 'samples', 't1.jpg')
-    output, detections = tmp_path / 'drawn.jpg', tmp_path / 'faces.json'
-    done = run_demo('--prefix', mnet25_prefix(), '--gpu', '-1', '--image', image,
-                    '--output', str(output), '--json', str(detections))
-    assert done.returncode == 0, done.stderr
-    result = json.loads(detections.read_text())
+@pytest.fixture
+def run(capsys):
+    def run_demo(*argv):
+        return run_in_process(demo.main, list(argv), capsys)
+    return run_demo
+
+
+def detections(run, image, tmp_path, *extra):
+    """The JSON result of test.py on one image (mnet.25, CPU)."""
+    result = tmp_path / (os.path.basename(str(image)) + '.result.json')
+    assert_success(run('--prefix', mnet25_prefix(), *FAST, '--image', image,
+                       '--output', tmp_path / 'drawn.jpg', '--json', result, *extra))
+    return json.loads(result.read_text())
+
+
+def checksums(folder):
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+            for name in sorted(os.listdir(folder))}
+
+
+def test_t1_writes_drawn_image_and_json(t1, tmp_path):
+    output, faces_json = tmp_path / 'drawn.jpg', tmp_path / 'faces.json'
+    outcome = run_command('test.py', '--prefix', mnet25_prefix(), '--gpu', '-1', '--image', t1,
+                          '--output', output, '--json', faces_json)
+    assert_success(outcome)
+    result = json.loads(faces_json.read_text())
     # short side 886 -> 1024: scale 1024 / 886, long side 1479 <= 1980
     assert abs(result['scale'] - 1024 / 886) < 1e-9
     assert len(result['faces']) == 6
@@ -30,31 +57,201 @@ def test_demo_on_t1_writes_drawn_image_and_json(tmp_path):
         x1, y1, x2, y2 = face['box']
         assert face['score'] >= 0.8 and 0 <= x1 < x2 <= 1279 and 0 <= y1 < y2 <= 885
         assert all(x1 <= x <= x2 and y1 <= y <= y2 for x, y in face['landmarks'])
-    drawn, original = cv2.imread(str(output)), cv2.imread(image)
+    drawn, original = cv2.imread(str(output)), cv2.imread(t1)
     assert drawn.shape == original.shape
     x1, y1 = (int(v) for v in result['faces'][0]['box'][:2])
     assert drawn[y1 + 5, x1, 2] > 200 and drawn[y1 + 5, x1, :2].max() < 80  # a red box edge
 
 
-def test_demo_on_a_folder_writes_one_image_and_json_each(tmp_path):
-    folder = tmp_path / 'in'
+def with_exif_orientation(jpeg, orientation):
+    """JPEG bytes with an EXIF APP1 segment holding only the orientation tag (0x0112)."""
+    tiff = b'II*\x00' + struct.pack('<I', 8) + struct.pack('<H', 1)
+    tiff += struct.pack('<HHIHH', 0x0112, 3, 1, orientation, 0) + struct.pack('<I', 0)
+    payload = b'Exif\x00\x00' + tiff
+    return jpeg[:2] + b'\xff\xe1' + struct.pack('>H', len(payload) + 2) + payload + jpeg[2:]
+
+
+def test_16_bit_png_gives_the_faces_of_the_8_bit_image(t1, tmp_path, run):
+    upright = detections(run, t1, tmp_path)
+    png16 = tmp_path / 't1-16bit.png'
+    cv2.imwrite(str(png16), cv2.imread(t1).astype(np.uint16) * 257)  # v * 257 >> 8 == v
+    assert cv2.imread(str(png16), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    deep = detections(run, png16, tmp_path)
+    assert len(upright['faces']) == 6
+    assert deep['faces'] == upright['faces'] and deep['scale'] == upright['scale']
+
+
+def test_exif_rotated_jpeg_is_detected_upright(t1, tmp_path, run):
+    stored = cv2.rotate(cv2.imread(t1), cv2.ROTATE_90_COUNTERCLOCKWISE)  # portrait pixels
+    ok, jpeg = cv2.imencode('.jpg', stored, [cv2.IMWRITE_JPEG_QUALITY, 98])
+    rotated = tmp_path / 't1-exif6.jpg'
+    rotated.write_bytes(with_exif_orientation(jpeg.tobytes(), 6))  # 6: turn 90 degrees clockwise
+    # the reference: the stored pixels as decoded, turned by hand, saved losslessly
+    raw = cv2.imread(str(rotated), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    assert raw.shape == stored.shape
+    reference = tmp_path / 't1-turned.png'
+    cv2.imwrite(str(reference), cv2.rotate(raw, cv2.ROTATE_90_CLOCKWISE))
+    turned, expected = detections(run, rotated, tmp_path), detections(run, reference, tmp_path)
+    assert len(expected['faces']) == 6
+    assert turned['faces'] == expected['faces']
+    # and the faces of the original upright t1.jpg, up to the re-encoding's JPEG noise
+    upright = detections(run, t1, tmp_path)
+    np.testing.assert_allclose([f['box'] for f in turned['faces']],
+                               [f['box'] for f in upright['faces']], atol=3)
+
+
+def write_bytes(path, data):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def bad_files(tmp_path, t1):
+    """Files for the table: name -> path."""
+    truncated = tmp_path / 'model' / 'cut'
+    truncated.parent.mkdir()
+    shutil.copy(mnet25_prefix() + '-symbol.json', str(truncated) + '-symbol.json')
+    params = open(mnet25_prefix() + '-0000.params', 'rb').read()
+    write_bytes(tmp_path / 'model' / 'cut-0000.params', params[:len(params) // 2])
+    write_bytes(tmp_path / 'model' / 'garbage-symbol.json', b'\xff\xfe not json')
+    write_bytes(tmp_path / 'model' / 'garbage-0000.params', params)
+    return {
+        'undecodable': write_bytes(tmp_path / 'broken.jpg', b'not a jpeg at all'),
+        'empty': write_bytes(tmp_path / 'empty.png', b''),
+        'truncated': str(truncated),
+        'garbage': str(tmp_path / 'model' / 'garbage'),
+        'empty folder': (tmp_path / 'no-images').mkdir() or tmp_path / 'no-images',
+    }
+
+
+# (argv after --prefix mnet.25, exit status, strings the one error line must name)
+BAD_INPUTS = [
+    (['--threshold', 'nan'], 2, ['--threshold', 'finite']),
+    (['--threshold', '1.5'], 2, ['--threshold', '[0, 1]']),
+    (['--threshold', '-0.1'], 2, ['--threshold']),
+    (['--nms', 'nan'], 2, ['--nms', 'finite']),
+    (['--nms', '2'], 2, ['--nms', '(0, 1]']),
+    (['--nms', '0'], 2, ['--nms']),
+    (['--target-size', '0'], 2, ['--target-size']),
+    (['--target-size', 'inf'], 2, ['--target-size']),
+    (['--max-size', '-5'], 2, ['--max-size']),
+    (['--max-megapixels', 'nan'], 2, ['--max-megapixels']),
+    (['--epoch', '-1'], 2, ['--epoch']),
+    (['--gpu', '-2'], 2, ['--gpu']),
+    (['--network', 'net9'], 2, ['--network', 'net9']),
+    (['--image', '{tmp}/none.jpg'], 1, ['{tmp}/none.jpg']),
+    (['--image', '{undecodable}'], 1, ['{undecodable}', 'cannot read image']),
+    (['--image', '{empty}'], 1, ['{empty}', 'empty']),
+    (['--image', '{empty folder}'], 1, ['no image files', '{empty folder}']),
+    (['--image', '{t1}', '--output', '{t1}'], 1, ['would overwrite', '{t1}']),
+    (['--image', '{t1}', '--json', '{t1}'], 1, ['--json', 'would overwrite']),
+    (['--image', '{t1}', '--output', '{tmp}/absent/out.jpg'], 1, ['cannot write', '{tmp}/absent/out.jpg']),
+    (['--image', '{t1}', '--output', '{tmp}/out.txt'], 1, ['cannot write', 'out.txt']),
+    (['--image', '{t1}', '--max-megapixels', '0.5'], 1, ['{t1}', '1280x886', 'megapixels', '--max-megapixels']),
+    (['--image', '{t1}', '--target-size', '5000', '--max-size', '8000'], 1,   # the default budget
+     ['{t1}', '7223x5000 input', 'over the limit of 16 megapixels']),
+    (['--image', '{t1}', '--prefix', '{tmp}/R50'], 1, ['{tmp}/R50-symbol.json']),
+    (['--image', '{t1}', '--prefix', '{truncated}'], 1, ['{truncated}-0000.params']),
+    (['--image', '{t1}', '--prefix', '{garbage}'], 1, ['{garbage}-symbol.json']),
+    (['--image', '{t1}', '--epoch', '3'], 1, ['mnet.25-0003.params']),
+    (['--image', '{t1}', '--network', 'net3a'], 1, ['net3a', 'net3']),
+    (['--image', '{t1}', '--network', 'net4'], 1, ['net4']),
+    (['--image', '{t1}', '--network', 'net5'], 1, ['net5']),
+]
+
+
+@pytest.mark.parametrize('argv, status, names', BAD_INPUTS,
+                         ids=[' '.join(argv) for argv, _, _ in BAD_INPUTS])
+def test_bad_input_gives_one_error_line(argv, status, names, bad_files, t1, tmp_path, run):
+    fill = dict(bad_files, tmp=tmp_path, t1=t1)
+    argv = [a.format(**fill) for a in argv]
+    outcome = run('--prefix', mnet25_prefix(), '--gpu', '-1', *argv)
+    assert_one_error(outcome, status, *[n.format(**fill) for n in names])
+    assert not (tmp_path / 'absent').exists()
+
+
+def test_bad_option_on_the_real_command_line(tmp_path):
+    outcome = run_command('test.py', '--nms', 'nan')
+    assert_one_error(outcome, 2, '--nms')
+    outcome = run_command('test.py', '--prefix', tmp_path / 'R50', '--gpu', '-1', '--image',
+                          shared_path('images', 'samples', 't1.jpg'))
+    assert_one_error(outcome, 1, str(tmp_path / 'R50-symbol.json'), 'model/README.md')
+
+
+# ------------------------------------------------------------------ folder mode
+
+@pytest.fixture
+def photos(tmp_path, t1):
+    """A folder with x.jpg and x.png (one name, two images), a third image and a text file."""
+    folder = tmp_path / 'photos'
     folder.mkdir()
-    t1 = shared_path('images', 'samples', 't1.jpg')
-    shutil.copy(t1, folder / 'a.jpg')
-    cv2.imwrite(str(folder / 'b.png'), cv2.imread(t1)[:300, :400])
+    image = cv2.imread(t1)
+    shutil.copy(t1, folder / 'x.jpg')
+    cv2.imwrite(str(folder / 'x.png'), image[:400, :700])
+    cv2.imwrite(str(folder / 'y.bmp'), image[300:, 500:])
     (folder / 'notes.txt').write_text('not an image')
-    done = run_demo('--prefix', mnet25_prefix(), '--gpu', '-1', '--image', str(folder),
-                    '--output', str(tmp_path / 'out'), '--target-size', '512')
-    assert done.returncode == 0, done.stderr
-    assert sorted(os.listdir(tmp_path / 'out')) == ['a.jpg', 'a.json', 'b.jpg', 'b.json']
-    assert len(json.loads((tmp_path / 'out' / 'a.json').read_text())['faces']) == 6
-    assert '2/2' in done.stderr  # the progress bar
+    return folder
 
 
-def test_missing_model_or_image_gives_one_clear_message(tmp_path):
-    done = run_demo('--prefix', str(tmp_path / 'R50'), '--gpu', '-1')
-    assert done.returncode != 0
-    assert 'R50-symbol.json' in done.stderr and 'model/README.md' in done.stderr
-    assert 'Traceback' not in done.stderr
-    done = run_demo('--prefix', mnet25_prefix(), '--gpu', '-1', '--image', str(tmp_path / 'none.jpg'))
-    assert done.returncode != 0 and 'image not found' in done.stderr and 'Traceback' not in done.stderr
+def test_folder_results_for_every_input_file_and_inputs_untouched(photos, tmp_path, run):
+    before = checksums(photos)
+    out = tmp_path / 'out'
+    outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', out)
+    assert_success(outcome)
+    assert checksums(photos) == before
+    assert sorted(os.listdir(out)) == ['x.jpg.jpg', 'x.jpg.json', 'x.png.jpg', 'x.png.json',
+                                       'y.bmp.jpg', 'y.bmp.json']
+    results = {name: json.loads((out / (name + '.json')).read_text()) for name in ('x.jpg', 'x.png', 'y.bmp')}
+    assert {name: r['image'] for name, r in results.items()} == {
+        name: str(photos / name) for name in results}
+    assert len(results['x.jpg']['faces']) == 6
+    assert 0 < len(results['x.png']['faces']) < 6   # a crop: not the same result as x.jpg
+    total = sum(len(r['faces']) for r in results.values())
+    assert '%d faces in 3 of 3 images' % total in outcome[1]
+
+
+def test_folder_with_an_undecodable_file_processes_the_rest_and_fails(photos, tmp_path):
+    (photos / 'broken.jpg').write_bytes(b'\xff\xd8 truncated jpeg')
+    before = checksums(photos)
+    out = tmp_path / 'out'
+    outcome = run_command('test.py', '--prefix', mnet25_prefix(), *FAST, '--image', photos,
+                          '--output', out)
+    assert_one_error(outcome, 1, '1 of 4 images failed', 'broken.jpg')
+    assert checksums(photos) == before
+    assert sorted(os.listdir(out)) == ['x.jpg.jpg', 'x.jpg.json', 'x.png.jpg', 'x.png.json',
+                                       'y.bmp.jpg', 'y.bmp.json']
+    skipped = [line for line in outcome[2].splitlines() if line.startswith('skipped:')]
+    assert len(skipped) == 1 and str(photos / 'broken.jpg') in skipped[0]
+    assert 'in 3 of 4 images' in outcome[1]
+    assert '4/4' in outcome[2]  # the progress bar went through every file
+
+
+def test_output_folder_equal_to_the_input_folder_is_refused(photos, run):
+    before = checksums(photos)
+    outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', photos)
+    assert_one_error(outcome, 1, 'input folder', str(photos))
+    outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos,
+                  '--output', str(photos) + '/./')
+    assert_one_error(outcome, 1, 'input folder')
+    assert checksums(photos) == before
+
+
+def test_output_that_links_to_an_input_is_refused(photos, tmp_path, run):
+    out = tmp_path / 'out'
+    out.mkdir()
+    os.symlink(photos / 'x.png', out / 'x.jpg.jpg')  # writing x.jpg's drawing would replace x.png
+    before = checksums(photos)
+    outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', out)
+    assert_one_error(outcome, 1, 'would overwrite', str(photos / 'x.png'))
+    assert checksums(photos) == before
+    assert os.listdir(out) == ['x.jpg.jpg']
+
+
+def test_folder_image_over_the_pixel_budget_is_skipped(photos, tmp_path, run):
+    out = tmp_path / 'out'
+    outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', out,
+                  '--max-megapixels', '0.2')
+    line = assert_one_error(outcome, 1, 'images failed')
+    skipped = [s for s in outcome[2].splitlines() if s.startswith('skipped:')]
+    assert all('--max-megapixels' in s for s in skipped) and 1 <= len(skipped) <= 3, line
+    assert len(os.listdir(out)) == 2 * (3 - len(skipped))

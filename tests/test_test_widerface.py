@@ -1,4 +1,9 @@
-"""test_widerface.py: image lists, test scales, submission files, skipping, and the real mnet.25."""
+"""test_widerface.py: image lists, test scales, submission files, skipping, the bad-input table,
+and the real mnet.25 on the 5 val images (files equal the original's; --gt prints what the
+evaluator prints)."""
+import contextlib
+import io
+import logging
 import os
 
 import cv2
@@ -8,6 +13,7 @@ import pytest
 import test_widerface as tw
 from rcnn.tools import widerface_eval as we
 from rcnn.tools.widerface_eval import read_prediction_file
+from tests.cli_cases import assert_one_error, assert_success, run_command, run_in_process
 from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
 
 
@@ -33,6 +39,11 @@ def make_wider_folder(root):
     return images
 
 
+def write_label(path, names):
+    path.write_text(''.join('# %s\n10 10 20 20\n' % name for name in names))
+    return path
+
+
 def args_for(root, *extra):
     return tw.parse_args(['--prefix', 'unused', '--dataset-path', str(root), '--output', str(root / 'wout'),
                           *extra])
@@ -42,6 +53,8 @@ def test_image_lists(tmp_path):
     label = tmp_path / 'label.txt'
     label.write_text('# 0--Parade/0_a.jpg\n1 2 3 4\n# 1--Handshaking/1_c.jpg\n5 6 7 8\n')
     assert tw.read_image_list(str(label)) == ['0--Parade/0_a.jpg', '1--Handshaking/1_c.jpg']
+    assert tw.read_image_list(shared_path('annotations', 'retinaface_gt_val', 'label.txt'))[:2] == [
+        '0--Parade/0_Parade_marchingband_1_465.jpg', '0--Parade/0_Parade_Parade_0_628.jpg']
     listing = tmp_path / 'wider_val.txt'
     listing.write_text('./0--Parade/0_a.jpg\n\n/1--Handshaking/1_c.jpg\n')
     assert tw.read_image_list(str(listing)) == ['0--Parade/0_a.jpg', '1--Handshaking/1_c.jpg']
@@ -78,42 +91,150 @@ def test_submission_format_round_trips(tmp_path):
     assert open(path).read() == 'e/x.jpg\n0\n'
 
 
-def test_run_writes_skips_and_reports_unreadable(tmp_path, capsys):
+def test_run_writes_skips_and_reports_unreadable(tmp_path, capsys, caplog):
     make_wider_folder(tmp_path)
     detector = FakeDetector()
-    unreadable = tw.run(args_for(tmp_path, '--thresh', '0.3', '--scale', '1.0'), detector)
-    assert [os.path.basename(p) for p in unreadable] == ['1_broken.jpg']
-    assert 'cannot read image, skipped' in capsys.readouterr().out
+    args = args_for(tmp_path, '--thresh', '0.3', '--scale', '1.0')
+    failed = tw.run(args, detector, tw.select_images(args))
+    assert failed == ['1--Handshaking/1_broken.jpg']
+    skipped = [line for line in capsys.readouterr().err.splitlines() if line.startswith('skipped:')]
+    assert len(skipped) == 1 and '1_broken.jpg' in skipped[0]
     assert len(detector.calls) == 3 and detector.calls[0] == ((60, 80, 3), 0.3, [1.0], False)
     out = tmp_path / 'wout'
     assert sorted(os.listdir(out / '0--Parade')) == ['0_a.txt', '0_b.txt']
     assert read_prediction_file(str(out / '1--Handshaking' / '1_c.txt')).shape == (2, 5)
 
     again = FakeDetector()
-    tw.run(args_for(tmp_path), again)
+    with caplog.at_level(logging.INFO, logger='test_widerface'):
+        tw.run(args_for(tmp_path), again, tw.select_images(args))
     assert len(again.calls) == 0   # only the unreadable image is retried, and still fails
-    assert '3 of 4 images already written' in capsys.readouterr().out
-    tw.run(args_for(tmp_path, '--overwrite', '--mode', '1'), again)
+    assert '3 of 4 images already written' in caplog.text
+    args = args_for(tmp_path, '--overwrite', '--mode', '1')
+    tw.run(args, again, tw.select_images(args))
     assert len(again.calls) == 3 and all(flip and len(scales) == 5 for _, _, scales, flip in again.calls)
 
 
 def test_parts_split_the_list(tmp_path):
     make_wider_folder(tmp_path)
     detector = FakeDetector()
-    tw.run(args_for(tmp_path, '--parts', '2', '--part', '1'), detector)
+    args = args_for(tmp_path, '--parts', '2', '--part', '1')
+    tw.run(args, detector, tw.select_images(args))
     assert sorted(os.listdir(tmp_path / 'wout')) == ['0--Parade', '1--Handshaking']
     assert os.listdir(tmp_path / 'wout' / '0--Parade') == ['0_b.txt']
 
 
-def test_real_mnet25_reproduces_the_original_files(tmp_path):
-    pytest.importorskip('retinaface', reason='retinaface.py (the detector) is not in this checkout')
-    images = widerface_val_images()
+# ------------------------------------------------------------------ bad input
+
+@pytest.fixture
+def wider(tmp_path):
+    """A small split: three good images, an undecodable one; label.txt lists them and two absent."""
+    images = make_wider_folder(tmp_path)
+    present = ['0--Parade/0_a.jpg', '0--Parade/0_b.jpg', '1--Handshaking/1_c.jpg']
+    write_label(tmp_path / 'present.txt', present)
+    write_label(tmp_path / 'broken.txt', present + ['1--Handshaking/1_broken.jpg'])
+    write_label(tmp_path / 'absent.txt', present + ['2--Demo/2_x.jpg', '2--Demo/2_y.jpg'])
+    (tmp_path / 'bad_label.txt').write_text('10 10 20 20\n# 0--Parade/0_a.jpg\n')
+    (tmp_path / 'gt').mkdir()
+    return images
+
+
+def run_widerface(capsys, tmp_path, images, *argv):
+    return run_in_process(tw.main, ['--prefix', mnet25_prefix(), '--gpu', '-1', '--scale', '1.0',
+                                    '--images', images, '--output', tmp_path / 'wout', *argv], capsys)
+
+
+# (argv, exit status, strings the one error line must name)
+BAD_INPUTS = [
+    (['--thresh', 'nan'], 2, ['--thresh', 'finite']),
+    (['--thresh', '2'], 2, ['--thresh', '[0, 1]']),
+    (['--nms', '0'], 2, ['--nms', '(0, 1]']),
+    (['--nms', 'nan'], 2, ['--nms']),
+    (['--scale', '0'], 2, ['--scale']),
+    (['--scale', 'inf'], 2, ['--scale']),
+    (['--target-size', '0'], 2, ['--target-size']),
+    (['--max-size', '-1'], 2, ['--max-size']),
+    (['--max-megapixels', '-1'], 2, ['--max-megapixels']),
+    (['--parts', '0'], 2, ['--parts']),
+    (['--part', '2', '--parts', '2'], 2, ['--part']),
+    (['--mode', '3'], 2, ['--mode']),
+    (['--network', 'net9'], 2, ['--network']),
+    (['--epoch', 'x'], 2, ['--epoch']),
+    (['--images', '{tmp}/nowhere'], 1, ['image folder not found', '{tmp}/nowhere']),
+    (['--image-list', '{tmp}/none.txt'], 1, ['{tmp}/none.txt']),
+    (['--image-list', '{tmp}/bad_label.txt'], 1, ['{tmp}/bad_label.txt:1:']),
+    (['--image-list', '{tmp}/absent.txt'], 1, ['2 of 5 listed images', '2--Demo/2_x.jpg',
+                                                '--allow-missing']),
+    (['--image-list', '{tmp}/present.txt', '--gt', '{tmp}/nogt'], 1, ['{tmp}/nogt']),
+    (['--image-list', '{tmp}/present.txt', '--gt', '{tmp}/gt'], 1, ['{tmp}/gt/wider_face_val.mat']),
+    (['--image-list', '{tmp}/present.txt', '--prefix', '{tmp}/none'], 1, ['{tmp}/none-symbol.json']),
+    (['--image-list', '{tmp}/broken.txt'], 1, ['1 of 4 images could not be processed',
+                                                '1--Handshaking/1_broken.jpg']),
+    (['--image-list', '{tmp}/present.txt', '--output', '{tmp}/present.txt'], 1,
+     ['cannot write', '{tmp}/present.txt/0--Parade/0_a.txt']),
+    (['--image-list', '{tmp}/present.txt', '--max-megapixels', '0.004'], 1,
+     ['3 of 3 images could not be processed']),
+]
+
+
+@pytest.mark.parametrize('argv, status, names', BAD_INPUTS,
+                         ids=[' '.join(argv) for argv, _, _ in BAD_INPUTS])
+def test_bad_input_gives_one_error_line(argv, status, names, wider, tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    outcome = run_widerface(capsys, tmp_path, wider, *argv)
+    assert_one_error(outcome, status, *[n.format(tmp=tmp_path) for n in names])
+    assert outcome[2].count('\n') < 6  # a summary, not a line per image (progress bars use \r)
+
+
+def test_undecodable_image_is_skipped_and_the_others_written(wider, tmp_path, capsys):
+    outcome = run_widerface(capsys, tmp_path, wider, '--image-list', tmp_path / 'broken.txt')
+    assert_one_error(outcome, 1, '1_broken.jpg')
+    skipped = [line for line in outcome[2].splitlines() if line.startswith('skipped:')]
+    assert len(skipped) == 1 and 'cannot read image' in skipped[0]
+    written = [os.path.join(e, n) for e in os.listdir(tmp_path / 'wout')
+               for n in os.listdir(tmp_path / 'wout' / e)]
+    assert sorted(written) == ['0--Parade/0_a.txt', '0--Parade/0_b.txt', '1--Handshaking/1_c.txt']
+
+
+def test_allow_missing_processes_the_images_there(wider, tmp_path, capsys):
+    outcome = run_widerface(capsys, tmp_path, wider, '--image-list', tmp_path / 'absent.txt',
+                            '--allow-missing')
+    assert_success(outcome)
+    assert sorted(os.listdir(tmp_path / 'wout' / '0--Parade')) == ['0_a.txt', '0_b.txt']
+    assert not (tmp_path / 'wout' / '2--Demo').exists()
+
+
+def test_missing_images_on_the_real_command_line(tmp_path):
+    """Most of val absent: one line, exit 1 (it was 9,673 lines and exit 0)."""
+    outcome = run_command('test_widerface.py', '--prefix', mnet25_prefix(), '--gpu', '-1',
+                          '--images', os.path.dirname(os.path.dirname(widerface_val_images()[0][1])),
+                          '--image-list', shared_path('annotations', 'retinaface_gt_val', 'label.txt'),
+                          '--output', tmp_path / 'wout')
+    assert_one_error(outcome, 1, '3221 of 3226 listed images', '--allow-missing')
+    assert outcome[2].count('\n') == 1 and outcome[1] == ''
+    assert not (tmp_path / 'wout').exists()
+
+
+# ------------------------------------------------------------------ the real model on 5 val images
+
+@pytest.fixture(scope='module')
+def five_images(tmp_path_factory):
+    """(output folder, what test_widerface.py printed) of mnet.25 on the 5 val images with --gt,
+    in the original's test settings (scale 1.0, threshold 0.8, NMS 0.4)."""
+    output = tmp_path_factory.mktemp('five') / 'wout'
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = tw.main(['--prefix', mnet25_prefix(), '--epoch', '0', '--gpu', '-1', '--scale', '1.0',
+                          '--thresh', '0.8', '--nms', '0.4', '--output', str(output),
+                          '--images', os.path.dirname(os.path.dirname(widerface_val_images()[0][1])),
+                          '--gt', shared_path('annotations', 'widerface_eval_gt')])
+    assert status == 0
+    return output, printed.getvalue()
+
+
+def test_real_mnet25_reproduces_the_original_files(five_images):
+    output, _ = five_images
     reference = shared_path('reference_outputs', 'charrin_retinaface_cpp', 'mnet.25', 'python_detect')
-    output = tmp_path / 'wout'
-    tw.main(['--prefix', mnet25_prefix(), '--epoch', '0', '--gpu', '-1', '--scale', '1.0',
-             '--thresh', '0.8', '--nms', '0.4', '--images', os.path.dirname(os.path.dirname(images[0][1])),
-             '--output', str(output)])
-    for name, _ in images:
+    for name, _ in widerface_val_images():
         key = os.path.splitext(name)[0] + '.txt'
         with open(output / key) as f:
             assert f.readline().strip() == name
@@ -123,20 +244,23 @@ def test_real_mnet25_reproduces_the_original_files(tmp_path):
         np.testing.assert_allclose(ours, theirs, atol=1e-3, rtol=0, err_msg=name)
 
 
-def test_evaluate_output_scores_the_written_images(tmp_path, capsys):
-    reference = shared_path('reference_outputs', 'charrin_retinaface_cpp', 'mnet.25', 'python_detect')
+def test_gt_report_equals_the_evaluator_on_the_subset(five_images, capsys):
+    output, printed = five_images
     gt_dir = shared_path('annotations', 'widerface_eval_gt')
-    for name, _ in widerface_val_images():
-        key = os.path.splitext(name)[0] + '.txt'
-        os.makedirs(tmp_path / os.path.dirname(key), exist_ok=True)
-        (tmp_path / key).write_text(open(os.path.join(reference, key)).read())
-    tw.evaluate_output(str(tmp_path), gt_dir)
-    # the same as a ground truth cut down to those 5 images by hand
+    outcome = run_in_process(we.main, ['--pred', output, '--gt', gt_dir, '--only-predicted'], capsys)
+    assert_success(outcome)
+    assert outcome[1] == printed  # the same lines, numbers and units
+    # the independent reference: the original's files scored against a ground truth cut down to
+    # those 5 images by hand
     full = we.load_ground_truth(gt_dir)
     rows = [full.keys.index(os.path.splitext(name)[0]) for name, _ in widerface_val_images()]
     subset = we.GroundTruth([full.keys[i] for i in rows], [full.boxes[i] for i in rows],
                             {s: [keep[i] for i in rows] for s, keep in full.settings.items()})
-    aps = we.evaluate(str(tmp_path), subset)
-    expected = 'official protocol, 5 of 3226 images): ' + ', '.join(
-        '%s %.2f' % (s, 100 * ap) for s, ap in aps.items())
-    assert expected in capsys.readouterr().out
+    reference = shared_path('reference_outputs', 'charrin_retinaface_cpp', 'mnet.25', 'python_detect')
+    aps = we.evaluate({name: we.read_prediction_file(os.path.join(reference, name[:-4] + '.txt'))
+                       for name, _ in widerface_val_images()}, subset)
+    lines = printed.splitlines()
+    assert lines[0].startswith('WIDER FACE AP (official protocol) on the 5 images with a prediction '
+                               'file in %s (3221 of the 3226 ground-truth images' % output)
+    assert lines[1:] == ['%-7s %6.2f%%' % (s, 100 * ap) for s, ap in aps.items()]
+    assert len(lines) == 4 and all(line.endswith('%') for line in lines[1:])

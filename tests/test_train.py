@@ -131,3 +131,21 @@ def test_missing_pretrained_says_where(dataset, tmp_path):
         "error: pretrained checkpoint %s-0000.params not found. Put it there (see model/README.md for the "
         "ImageNet backbones and released models), or pass --pretrained '' to train from scratch."
         % (tmp_path / 'nowhere' / 'resnet-50'))
+
+
+def test_option_errors_are_one_line(dataset, tmp_path):
+    """An option that needs another ends in one `error:` line (UserError through cli.run_main)."""
+    proc = subprocess.run(train_cmd(dataset, str(tmp_path / 'retina'), '--early_stop', '2', '--end_epoch', '1',
+                                    '--lr_step', '1'), cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines()[-1] == 'error: --early_stop needs validation (--val_every N --val_path DIR)'
+    assert 'Traceback' not in proc.stderr
+
+
+def test_unknown_network_preset_is_an_option_error(dataset, tmp_path):
+    cmd = train_cmd(dataset, str(tmp_path / 'retina'))
+    cmd[cmd.index('--network') + 1] = 'vgg'
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == ("error: unknown network 'vgg': choose one of ['mnet', 'resnet'] "
+                                            "(see train.py --help)")

@@ -18,6 +18,8 @@ sys.path.insert(0, ROOT)
 import train  # noqa: E402
 from rcnn.dataset import synthetic  # noqa: E402
 from rcnn.tools.widerface_eval import evaluate_label_txt  # noqa: E402
+from rcnn.utils import cli  # noqa: E402
+from rcnn.utils.image_file import read_image_file  # noqa: E402
 from retinaface import RetinaFace, draw_detections  # noqa: E402
 
 log = logging.getLogger('demo')
@@ -39,7 +41,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s %(message)s')
+    cli.setup_logging()
     args = parse_args(argv)
     data = os.path.join(args.out, 'data')
     prefix = os.path.join(args.out, 'model', 'retina')
@@ -59,16 +61,17 @@ def main(argv=None):
     predictions = {}
     images = sorted(glob.glob(os.path.join(data, 'val', 'images', '*', '*.jpg')))
     for path in images:
-        faces, landmarks = detector.detect(cv2.imread(path), threshold=args.threshold)
+        image = read_image_file(path)
+        faces, landmarks = detector.detect(image, threshold=args.threshold)
         predictions[os.path.relpath(path, os.path.join(data, 'val', 'images'))] = faces
         if path == images[0]:
-            drawn = draw_detections(cv2.imread(path), faces, landmarks)
+            drawn = draw_detections(image.copy(), faces, landmarks)
     ap = evaluate_label_txt(predictions, os.path.join(data, 'val', 'label.txt'), box_format='xyxy')['all']
     picture = os.path.join(args.out, 'detections.jpg')
     cv2.imwrite(picture, drawn)
     print('held-out AP@0.5 = %.3f on %d images; detections drawn in %s' % (ap, len(images), picture))
-    print('next: python test.py --prefix %s --epoch 0 --network net3 --gpu -1 --image %s'
-          % (os.path.relpath(prefix), os.path.relpath(images[0])))
+    print('next: %s test.py --prefix %s --epoch 0 --network net3 --gpu -1 --image %s'
+          % (os.path.relpath(sys.executable), os.path.relpath(prefix), os.path.relpath(images[0])))
     return ap
 
 

@@ -7,10 +7,10 @@ The graph is rewritten where ``mx.onnx`` cannot export it (``SoftmaxActivation``
 over the same axis; see ``rcnn/tools/onnx_export.py``), in a copy, without changing the numbers. The
 written model is checked with ``onnx.checker``; where onnxruntime is installed both runtimes then
 run one test image (``--image``, resized to ``--size``; random pixels without one) and the largest
-absolute difference of each output is printed. The exit status is 1 when one exceeds
-``--tolerance``.
+absolute difference of each output is printed. Weights, outputs or differences that are not
+finite (NaN, inf), or a difference over ``--tolerance``, end the run with one ``error:`` line and
+exit status 1; so does a missing, truncated or corrupt checkpoint file.
 """
-import argparse
 import logging
 import os
 import sys
@@ -21,44 +21,94 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rcnn.tools.onnx_export import (export_onnx, max_differences, mxnet_outputs,  # noqa: E402
-                                    onnxruntime_outputs)
-from rcnn.utils.cli import parse_size  # noqa: E402
-from retinaface import NETWORKS, RetinaFace, read_image  # noqa: E402
+                                    non_finite, onnxruntime_outputs)
+from rcnn.tools.cli_guards import first_few, refuse_overwriting_inputs  # noqa: E402
+from rcnn.utils import cli  # noqa: E402
+from rcnn.utils.checkpoint import params_path, symbol_path  # noqa: E402
+from rcnn.utils.image_file import read_image_file  # noqa: E402
+from retinaface import NETWORKS, RetinaFace  # noqa: E402
 
-
-def test_tensor(args, detector):
-    """The network input of ``--image`` resized to ``--size`` (random pixels without an image)."""
-    height, width = args.size
-    if args.image:
-        img = read_image(args.image)
-        if img.shape[:2] != (height, width):
-            img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
-    else:
-        img = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    return detector.preprocess(img)[0]
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+def parse_args(argv=None):
+    parser = cli.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--prefix', required=True, help='checkpoint prefix (<prefix>-symbol.json)')
-    parser.add_argument('--epoch', type=int, default=0, help='checkpoint epoch (default 0)')
+    parser.add_argument('--epoch', type=cli.number(0, kind=int), default=0,
+                        help='checkpoint epoch (default 0)')
     parser.add_argument('--output', help='ONNX file to write (default <prefix>.onnx)')
-    parser.add_argument('--size', type=parse_size, default=(640, 640),
+    parser.add_argument('--size', type=cli.parse_size, default=(640, 640),
                         help='input height x width (default 640x640); with --dynamic the size to '
                              'compare at')
     parser.add_argument('--dynamic', action='store_true', help='leave input height and width open')
     parser.add_argument('--network', default='net3', choices=NETWORKS,
                         help='preset of the pixel normalisation for the comparison (default net3)')
     parser.add_argument('--image', help='test image for the comparison (default: random pixels)')
-    parser.add_argument('--tolerance', type=float, default=1e-4,
+    parser.add_argument('--tolerance', type=cli.number(0), default=1e-4,
                         help='largest absolute difference allowed (default 1e-4)')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    return parser.parse_args(argv)
 
+
+def test_image(args):
+    """(H, W, 3) uint8 BGR: ``--image`` resized to ``--size``, or random pixels without one."""
+    height, width = args.size
+    if not args.image:
+        return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    img = read_image_file(args.image)
+    if img.shape[:2] != (height, width):
+        img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+    return img
+
+
+def require_finite(named_arrays, what):
+    """UserError naming the arrays of ``named_arrays`` that hold NaN or infinite values."""
+    bad = non_finite(named_arrays)
+    if bad:
+        raise cli.UserError('%s: %d %s hold NaN or infinite values (%s); the checkpoint is damaged '
+                            'or its training diverged' % (what, len(bad), 'arrays' if len(bad) > 1
+                                                          else 'array', first_few(bad)))
+
+
+def compare_runtimes(args, detector, output, symbol, arg_params, aux_params):
+    """Print the largest |ONNX Runtime - MXNet| per output; UserError when one is not finite or
+    passes ``--tolerance``."""
+    tensor = detector.preprocess(test_image(args))[0]
+    names = symbol.list_outputs()
+    reference = mxnet_outputs(symbol, arg_params, aux_params, tensor)
+    require_finite(zip(names, reference), 'MXNet outputs')
+    outputs = onnxruntime_outputs(output, tensor)
+    require_finite(zip(names, outputs), 'ONNX Runtime outputs of %s' % output)
+    differences = np.asarray(max_differences(reference, outputs))
+    for name, difference in zip(names, differences):
+        print('  %-42s max |ONNX Runtime - MXNet| %.3g' % (name, difference))
+    worst = int(np.argmax(np.nan_to_num(differences, nan=np.inf)))
+    print('largest difference %.3g (tolerance %.3g)' % (differences[worst], args.tolerance))
+    if not np.isfinite(differences[worst]) or differences[worst] > args.tolerance:
+        raise cli.UserError('ONNX Runtime and MXNet differ by %.3g on %s, over --tolerance %.3g: '
+                            'do not use %s' % (differences[worst], names[worst], args.tolerance,
+                                               output))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.setup_logging(logging.WARNING)
     output = args.output or args.prefix + '.onnx'
+    sources = [symbol_path(args.prefix), params_path(args.prefix, args.epoch)]
+    refuse_overwriting_inputs(sources + ([args.image] if args.image else []), [output], '--output')
+    if args.image:
+        read_image_file(args.image)  # a bad test image fails before any work
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise cli.UserError('exporting needs the onnx package: .venv/bin/pip install --no-deps '
+                            '-r requirements-onnx.txt') from None
+
     detector = RetinaFace(args.prefix, args.epoch, ctx_id=-1, network=args.network)
-    symbol, (arg_params, aux_params) = detector._symbol, detector._params
-    changes = export_onnx(symbol, arg_params, aux_params, output, (1, 3) + args.size, args.dynamic)
+    symbol, arg_params, aux_params = detector.symbol, detector.arg_params, detector.aux_params
+    require_finite(list(arg_params.items()) + list(aux_params.items()),
+                   params_path(args.prefix, args.epoch))
+    try:
+        changes = export_onnx(symbol, arg_params, aux_params, output, (1, 3) + args.size,
+                              args.dynamic)
+    except NotImplementedError as err:
+        raise cli.UserError('%s cannot be exported: %s' % (symbol_path(args.prefix), err)) from None
     print('wrote %s (%s), onnx.checker passed' % (output, 'dynamic HxW' if args.dynamic
                                                    else 'input 1x3x%dx%d' % args.size))
     for change in changes:
@@ -68,15 +118,9 @@ def main(argv=None):
     except ImportError:
         print('onnxruntime is not installed: outputs not compared')
         return 0
-    tensor = test_tensor(args, detector)
-    differences = max_differences(mxnet_outputs(symbol, arg_params, aux_params, tensor),
-                                  onnxruntime_outputs(output, tensor))
-    for name, difference in zip(symbol.list_outputs(), differences):
-        print('  %-42s max |ONNX Runtime - MXNet| %.3g' % (name, difference))
-    worst = max(differences)
-    print('largest difference %.3g (tolerance %.3g)' % (worst, args.tolerance))
-    return 0 if worst <= args.tolerance else 1
+    compare_runtimes(args, detector, output, symbol, arg_params, aux_params)
+    return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli.run_main(main)

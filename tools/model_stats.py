@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from rcnn.config import config, generate_config  # noqa: E402
+from rcnn.config import generate_config  # noqa: E402
 from rcnn.utils.cli import parse_size  # noqa: E402
-from symbol import NETWORKS, get_symbol  # noqa: E402
+from symbol import BACKBONES, get_symbol  # noqa: E402
 
 
 def _shapes(sym, data_shape):
@@ -101,14 +101,14 @@ def init_params(sym, data_shape=(1, 3, 640, 640), seed=0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--network', choices=NETWORKS, required=True, help='network preset')
+    parser.add_argument('--network', choices=BACKBONES, required=True, help='network preset')
     parser.add_argument('--size', type=parse_size, default=(640, 640), help='input HxW (default 640x640)')
     parser.add_argument('--save', metavar='PREFIX',
                         help='write PREFIX-symbol.json and freshly initialised PREFIX-0000.params')
     args = parser.parse_args(argv)
 
-    generate_config(args.network, 'retinaface')
-    sym = get_symbol(args.network, 'test', config)
+    cfg = generate_config(args.network, 'retinaface')
+    sym = get_symbol(args.network, 'test', cfg)
     data_shape = (1, 3) + args.size
     learnable, folded = parameter_counts(sym, data_shape)
     conv_flops, other_flops = flops(sym, data_shape)

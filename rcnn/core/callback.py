@@ -374,6 +374,8 @@ def build_monitor(args, trainer, batch_size, cfg, ctx_id=-1):
     :param trainer: the :class:`rcnn.core.module.Trainer` about to fit (its step is the resumed one)
     :param cfg: the training configuration (anchors and pixel normalisation of the detector)
     :param ctx_id: device of the validation detector: GPU id, or -1 for the CPU
+    :raises rcnn.utils.cli.UserError: for options that need others (--val_every without
+        --val_path, --early_stop without validation)
     """
     check_arguments(args)
     validator = None

@@ -3,13 +3,14 @@
 Each batch holds ``batch_size`` crop-augmented images (:mod:`rcnn.io.image`) and the per-stride
 anchor targets of :func:`rcnn.io.rpn.assign_anchor_fpn`:
 
-- data ``data``: (B, 3, S, S) float32, S = ``config.SCALES[0][0]`` (640)
-- labels, per stride S in ``config.RPN_FEAT_STRIDE``: ``face_label_strideS`` (B, A*H*W),
+- data ``data``: (B, 3, S, S) float32, S = ``cfg.SCALES[0][0]`` (640)
+- labels, per stride S in ``cfg.RPN_FEAT_STRIDE``: ``face_label_strideS`` (B, A*H*W),
   ``face_bbox_target_strideS`` / ``face_bbox_weight_strideS`` (B, 4*A, H*W) and, with
-  ``config.FACE_LANDMARK``, ``face_landmark_target_strideS`` / ``face_landmark_weight_strideS``
+  ``cfg.FACE_LANDMARK``, ``face_landmark_target_strideS`` / ``face_landmark_weight_strideS``
   (B, 10*A, H*W); H x W is the score map size inferred from the graph for an S x S input.
 
-Batches are made by ``num_workers`` background processes (``config.NUM_CPU`` by default; 0 makes
+``cfg`` is the run's configuration (:func:`rcnn.config.generate_config`), a required keyword.
+Batches are made by ``num_workers`` background processes (``cfg.NUM_CPU`` by default; 0 makes
 them in the calling thread). An epoch visits the images of this loader's part of the roidb
 (``num_parts`` / ``part_index`` split it between distributed workers) once, in a new random
 order when ``shuffle``; the last incomplete batch is dropped. With a ``seed`` the batches of
@@ -20,27 +21,27 @@ import logging
 import mxnet as mx
 import numpy as np
 
-from ..config import config
 from ..io.rpn import assign_anchor_fpn
 from .prefetch import WorkerPool, label_names, make_batch
 
 log = logging.getLogger(__name__)
 
 
-def infer_feat_shapes(feat_sym, size):
+def infer_feat_shapes(feat_sym, size, strides):
     """Score map shape of each stride for a (1, 3, size, size) input.
 
     :param feat_sym: list of per-stride score symbols (the original's ``feat_sym``), or one
         grouped symbol with one output per stride
-    :return: list of shape tuples, one per stride of ``config.RPN_FEAT_STRIDE``
+    :param strides: the strides (cfg.RPN_FEAT_STRIDE), one per score symbol
+    :return: list of shape tuples, one per stride
     """
     data_shape = {'data': (1, 3, size, size)}
     if isinstance(feat_sym, (list, tuple)):
         shapes = [tuple(int(v) for v in sym.infer_shape(**data_shape)[1][0]) for sym in feat_sym]
     else:
         shapes = [tuple(int(v) for v in s) for s in feat_sym.infer_shape(**data_shape)[1]]
-    if len(shapes) != len(config.RPN_FEAT_STRIDE):
-        raise ValueError('expected one score output per stride %s, got %d' % (config.RPN_FEAT_STRIDE, len(shapes)))
+    if len(shapes) != len(strides):
+        raise ValueError('expected one score output per stride %s, got %d' % (strides, len(shapes)))
     return shapes
 
 
@@ -51,9 +52,8 @@ class CropLoader(mx.io.DataIter):
     :param roidb: entries of :mod:`rcnn.dataset.retinaface` (flipped copies included)
     :param batch_size: images per batch, over all devices
     :param shuffle: visit the images in a new random order every epoch
-    :param ctx, work_load_list, aspect_grouping: accepted for the original's signature (the
-        module splits the batch between devices; all crops have the same size)
-    :param num_workers: background processes (default ``config.NUM_CPU``; 0: none)
+    :param cfg: the run's configuration (required keyword)
+    :param num_workers: background processes (default ``cfg.NUM_CPU``; 0: none)
     :param prefetch: batches made ahead (default num_workers + 1)
     :param seed: base seed of the augmentation (default: drawn from numpy.random)
     :param num_parts, part_index: use only images ``part_index::num_parts`` (distributed training)
@@ -61,16 +61,14 @@ class CropLoader(mx.io.DataIter):
         epoch: epoch ``e`` has the same order and augmentation whether or not a run was resumed)
     """
 
-    def __init__(self, feat_sym, roidb, batch_size=1, shuffle=False, ctx=None, work_load_list=None,
-                 aspect_grouping=False, num_workers=None, prefetch=None, seed=None, num_parts=1, part_index=0,
-                 first_epoch=0):
+    def __init__(self, feat_sym, roidb, batch_size=1, shuffle=False, *, cfg, num_workers=None, prefetch=None,
+                 seed=None, num_parts=1, part_index=0, first_epoch=0):
         super().__init__(batch_size)
-        if config.HEAD_BOX or config.CASCADE > 0:
+        if cfg.HEAD_BOX or cfg.CASCADE > 0:
             raise NotImplementedError('HEAD_BOX and CASCADE targets are not supported by this loader')
+        self.cfg = cfg
         self.roidb = roidb
         self.shuffle = shuffle
-        self.ctx = ctx or [mx.cpu()]
-        self.work_load_list = work_load_list
         self.index = np.arange(len(roidb))[part_index::num_parts]
         self.size = len(self.index)
         if self.size < batch_size:
@@ -78,20 +76,21 @@ class CropLoader(mx.io.DataIter):
         self.num_batches = self.size // batch_size
         self.seed = int(np.random.randint(2 ** 31)) if seed is None else int(seed)
 
-        image_size = config.SCALES[0][0]
-        self.feat_shapes = infer_feat_shapes(feat_sym, image_size)
+        image_size = cfg.SCALES[0][0]
+        self.feat_shapes = infer_feat_shapes(feat_sym, image_size, cfg.RPN_FEAT_STRIDE)
         self.data_name = ['data']
-        self.label_name = label_names(config.RPN_FEAT_STRIDE, config.FACE_LANDMARK)
+        self.label_name = label_names(cfg.RPN_FEAT_STRIDE, cfg.FACE_LANDMARK)
         empty = {'gt_boxes': np.zeros((0, 5), np.float32), 'gt_landmarks': np.zeros((0, 5, 3), np.float32)}
-        targets = assign_anchor_fpn(self.feat_shapes, empty, [[image_size, image_size, 1.0]], config.FACE_LANDMARK)
+        targets = assign_anchor_fpn(self.feat_shapes, empty, [[image_size, image_size, 1.0]], cfg.FACE_LANDMARK,
+                                    cfg=cfg)
         self.shapes = {'data': (batch_size, 3, image_size, image_size)}
         self.shapes.update({name: (batch_size,) + targets[name].shape[1:] for name in self.label_name})
 
-        num_workers = config.NUM_CPU if num_workers is None else num_workers
+        num_workers = cfg.NUM_CPU if num_workers is None else num_workers
         self.pool = None
         if num_workers > 0:
             num_slots = max(2, num_workers + 1) if prefetch is None else max(1, prefetch)
-            self.pool = WorkerPool(roidb, self.feat_shapes, self.shapes, num_workers, num_slots)
+            self.pool = WorkerPool(roidb, self.feat_shapes, self.shapes, num_workers, num_slots, cfg)
         self.epoch = first_epoch - 1
         self.reset()
 
@@ -138,7 +137,7 @@ class CropLoader(mx.io.DataIter):
         if self.pool is None:
             arrays = {name: np.empty(shape, np.float32) for name, shape in self.shapes.items()}
             make_batch([self.roidb[i] for i in self._batch_indices(self.cur_batch)], self.feat_shapes,
-                       np.random.default_rng(self._batch_seed(self.cur_batch)), arrays)
+                       np.random.default_rng(self._batch_seed(self.cur_batch)), arrays, self.cfg)
             return arrays, None
         key = (self.epoch, self.cur_batch)
         while key not in self.ready:

@@ -1,17 +1,16 @@
 """Training metrics of the RetinaFace train graph, per stride.
 
-The train graph outputs, per stride in ``config.RPN_FEAT_STRIDE`` and in this order: the
+The train graph outputs, per stride in ``cfg.RPN_FEAT_STRIDE`` and in this order: the
 classification probabilities ``(B, 2, A*H*W)``, the anchor labels after OHEM ``(B, A*H*W)``, the
-box L1 loss and the box weights ``(B, 4*A, H*W)``, and with ``config.FACE_LANDMARK`` the landmark
+box L1 loss and the box weights ``(B, 4*A, H*W)``, and with ``cfg.FACE_LANDMARK`` the landmark
 L1 loss and weights ``(B, 10*A, H*W)``. The metrics read those outputs by index, as the
-original's ``train.py`` wires them (:func:`get_train_metrics`).
+original's ``train.py`` wires them (:func:`get_train_metrics`, which takes the run's
+configuration ``cfg``).
 """
 import re
 
 import mxnet as mx
 import numpy as np
-
-from ..config import config
 
 
 class RPNAccMetric(mx.metric.EvalMetric):
@@ -69,38 +68,44 @@ class RPNLogLossMetric(mx.metric.EvalMetric):
 
 class RPNL1LossMetric(mx.metric.EvalMetric):
     """Smooth-L1 loss per positive anchor: the sum of the loss output over the number of anchors
-    with a non-zero weight (weight channels / ``config.NUM_ANCHORS`` values per anchor).
+    with a non-zero weight (weight channels / ``num_anchors`` values per anchor).
 
     :param loss_idx: output index of the loss (B, K*A, H*W)
     :param weight_idx: output index of its weights (same shape)
+    :param num_anchors: A, anchors per cell (cfg.NUM_ANCHORS); a required keyword
     """
 
-    def __init__(self, loss_idx, weight_idx, name='RPNL1Loss'):
+    def __init__(self, loss_idx, weight_idx, name='RPNL1Loss', *, num_anchors):
         self.loss_idx, self.weight_idx = loss_idx, weight_idx
+        self.num_anchors = num_anchors
         super().__init__(name)
 
     def update(self, labels, preds):
         loss = preds[self.loss_idx].asnumpy()
         weight = preds[self.weight_idx].asnumpy()
-        values_per_anchor = weight.shape[1] // config.NUM_ANCHORS
+        values_per_anchor = weight.shape[1] // self.num_anchors
         self.sum_metric += float(np.sum(loss))
         self.num_inst += np.sum(weight > 0) / values_per_anchor
 
 
-def get_train_metrics(log_loss=False):
+def get_train_metrics(cfg, log_loss=False):
     """Composite metric over the train graph's outputs: per stride ``RPNAcc_s<S>``,
     (with ``log_loss``) ``RPNLogLoss_s<S>``, ``RPNL1Loss_s<S>`` and, with landmarks,
-    ``RPNLandMarkL1Loss_s<S>`` (the original's names)."""
+    ``RPNLandMarkL1Loss_s<S>`` (the original's names).
+
+    :param cfg: the run's configuration (RPN_FEAT_STRIDE, NUM_ANCHORS, FACE_LANDMARK)
+    """
     metrics = mx.metric.CompositeEvalMetric()
     idx = 0
-    for stride in config.RPN_FEAT_STRIDE:
+    for stride in cfg.RPN_FEAT_STRIDE:
         metrics.add(RPNAccMetric(idx, idx + 1, name='RPNAcc_s%d' % stride))
         if log_loss:
             metrics.add(RPNLogLossMetric(idx, idx + 1, name='RPNLogLoss_s%d' % stride))
-        metrics.add(RPNL1LossMetric(idx + 2, idx + 3, name='RPNL1Loss_s%d' % stride))
+        metrics.add(RPNL1LossMetric(idx + 2, idx + 3, name='RPNL1Loss_s%d' % stride, num_anchors=cfg.NUM_ANCHORS))
         idx += 4
-        if config.FACE_LANDMARK:
-            metrics.add(RPNL1LossMetric(idx, idx + 1, name='RPNLandMarkL1Loss_s%d' % stride))
+        if cfg.FACE_LANDMARK:
+            metrics.add(RPNL1LossMetric(idx, idx + 1, name='RPNLandMarkL1Loss_s%d' % stride,
+                                        num_anchors=cfg.NUM_ANCHORS))
             idx += 2
     return metrics
 

@@ -4,7 +4,8 @@ No MXNet here: the workers (started with the ``spawn`` method) import only numpy
 A batch is written straight into one of a fixed set of shared-memory slots allocated by the
 parent before the workers start; the parent copies a finished slot into MXNet arrays and hands
 the slot back. Every batch draws its randomness from ``numpy.random.default_rng(seed)`` with a
-seed fixed by the parent, so the batches do not depend on which worker made them.
+seed fixed by the parent, so the batches do not depend on which worker made them. The parent's
+configuration object travels to each worker once, with the roidb; nothing is regenerated there.
 """
 import logging
 import multiprocessing
@@ -14,7 +15,6 @@ from multiprocessing import sharedctypes
 
 import numpy as np
 
-from ..config import config
 from ..io.rpn import assign_anchor_fpn, get_crop_batch
 
 log = logging.getLogger(__name__)
@@ -33,21 +33,22 @@ def label_names(strides, landmark):
     return ['%s_stride%d' % (name, stride) for stride in strides for name in target_names(landmark)]
 
 
-def make_batch(roidb, feat_shapes, rng, out):
+def make_batch(roidb, feat_shapes, rng, out, cfg):
     """Crop-augment ``roidb`` and assign anchor targets, writing into preallocated arrays.
 
     :param roidb: entries of one batch
-    :param feat_shapes: per stride of ``config.RPN_FEAT_STRIDE``, the score map shape
+    :param feat_shapes: per stride of ``cfg.RPN_FEAT_STRIDE``, the score map shape
     :param rng: numpy Generator
     :param out: dict name -> float32 array with leading dimension len(roidb): 'data' and the
         label names of :func:`label_names`
+    :param cfg: the run's configuration
     """
-    select_stride = int(rng.choice(config.RPN_FEAT_STRIDE)) if config.RANDOM_FEAT_STRIDE else 0
-    data_list, label_list = get_crop_batch(roidb, rng)
+    select_stride = int(rng.choice(cfg.RPN_FEAT_STRIDE)) if cfg.RANDOM_FEAT_STRIDE else 0
+    data_list, label_list = get_crop_batch(roidb, rng, cfg=cfg)
     for i, (data, label) in enumerate(zip(data_list, label_list)):
         out['data'][i] = data['data'][0]
-        targets = assign_anchor_fpn(feat_shapes, label, data['im_info'], config.FACE_LANDMARK, 'face',
-                                    select_stride, rng)
+        targets = assign_anchor_fpn(feat_shapes, label, data['im_info'], cfg.FACE_LANDMARK, 'face',
+                                    select_stride, rng, cfg=cfg)
         for name, array in out.items():
             if name != 'data':
                 array[i] = targets[name][0]
@@ -75,18 +76,10 @@ class SlotLayout:
                 for name, shape in self.shapes.items()}
 
 
-def _apply_config(state):
-    """Make this process's ``config`` equal to the parent's (in place: modules hold it)."""
-    for key in list(config.keys()):
-        config.pop(key)
-    for key, value in state.items():
-        config[key] = value
-
-
-def _worker_main(config_state, roidb, feat_shapes, layout, buffers, tasks, results):
+def _worker_main(cfg, roidb, feat_shapes, layout, buffers, tasks, results):
+    """A data worker: fill the slot of each task (slot, key, roidb indices, seed) until a None."""
     import cv2
     cv2.setNumThreads(1)
-    _apply_config(config_state)
     slots = [layout.views(buffer) for buffer in buffers]
     while True:
         task = tasks.get()
@@ -94,7 +87,7 @@ def _worker_main(config_state, roidb, feat_shapes, layout, buffers, tasks, resul
             return
         slot, key, indices, seed = task
         try:
-            make_batch([roidb[i] for i in indices], feat_shapes, np.random.default_rng(seed), slots[slot])
+            make_batch([roidb[i] for i in indices], feat_shapes, np.random.default_rng(seed), slots[slot], cfg)
             results.put((slot, key, None))
         except Exception:  # reported to the parent, which raises it
             results.put((slot, key, traceback.format_exc()))
@@ -108,9 +101,10 @@ class WorkerPool:
     :param shapes: dict name -> batch array shape ('data' and the labels)
     :param num_workers: processes to start
     :param num_slots: batches that can be in flight or waiting at once
+    :param cfg: the run's configuration (sent to each worker once)
     """
 
-    def __init__(self, roidb, feat_shapes, shapes, num_workers, num_slots):
+    def __init__(self, roidb, feat_shapes, shapes, num_workers, num_slots, cfg):
         ctx = multiprocessing.get_context('spawn')
         self.layout = SlotLayout(shapes)
         self.buffers = [self.layout.allocate() for _ in range(num_slots)]
@@ -121,7 +115,7 @@ class WorkerPool:
         log.info('starting %d data workers, %d batch slots of %.1f MB', num_workers, num_slots,
                  self.layout.nbytes / 2 ** 20)
         self.workers = [ctx.Process(target=_worker_main, daemon=True, name='retinaface-data-%d' % i,
-                                    args=(dict(config), roidb, feat_shapes, self.layout, self.buffers,
+                                    args=(cfg, roidb, feat_shapes, self.layout, self.buffers,
                                           self.tasks, self.results))
                         for i in range(num_workers)]
         for worker in self.workers:

@@ -1,10 +1,16 @@
-"""A generated face data set in the RetinaFace annotation format, for demos and end-to-end tests.
+"""Generated faces, for demos and tests: a data set in the RetinaFace annotation format, and
+images whose landmarks carry colour marks.
 
-Each image shows a few drawn faces (a skin-coloured ellipse with dark eyes, a nose and a mouth
-whose corners are the landmarks) on a smooth random background. :func:`write_split` writes
+Each image of :func:`write_split` shows a few drawn faces (a skin-coloured ellipse with dark eyes,
+a nose and a mouth whose corners are the landmarks) on a smooth random background; it writes
 ``<data_path>/<split>/images/synthetic/NNNNN.jpg`` and ``<data_path>/<split>/label.txt`` in the
 train format (``x y w h`` + five ``x y 0.0`` landmarks + a blur score), which
 :class:`rcnn.dataset.retinaface` reads like the real annotations.
+
+:func:`write_marked_image` writes one image of grey square faces with a square of a distinct
+colour on each landmark (:data:`LANDMARK_COLOURS_BGR`) and returns its roidb entry directly:
+the tests follow the marks through crops and flips to check that the landmarks move with the
+pixels.
 """
 import os
 
@@ -13,6 +19,11 @@ import numpy as np
 
 # Landmark positions relative to the face box (left eye, right eye, nose, left / right mouth corner).
 LANDMARK_LAYOUT = np.array([(0.32, 0.38), (0.68, 0.38), (0.5, 0.56), (0.36, 0.74), (0.64, 0.74)])
+# Colour of each landmark's mark in write_marked_image, in landmark order.
+LANDMARK_COLOURS_BGR = np.array([(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255), (255, 0, 255)], np.uint8)
+MARK_RADIUS = 3  # a landmark's mark is a square of 2 * MARK_RADIUS + 1 pixels
+MARKED_FACE_GREY = 200  # grey level of the faces of write_marked_image
+MARKED_BACKGROUND_GREY = 60  # and of their background
 SKIN_TONES_BGR = np.array([(180, 200, 240), (140, 170, 220), (100, 140, 190), (70, 100, 150), (50, 70, 110)])
 
 
@@ -88,3 +99,32 @@ def write_split(data_path, split, num_images, seed=0, **image_kwargs):
     with open(label_file, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return label_file
+
+
+def write_marked_image(path, width=480, height=400,
+                       faces=((40, 50, 90), (300, 60, 70), (150, 220, 120), (380, 300, 64))):
+    """Write an image of grey square faces with colour-marked landmarks; return its roidb entry.
+
+    :param path: file to write (PNG keeps the colours exact)
+    :param faces: (x, y, side) of each face in pixels; the default has four faces of distinct sizes
+    :return: dict as :mod:`rcnn.dataset.retinaface` builds it: 'image', 'height', 'width',
+        'flipped' (False), 'boxes' (N, 4) float32 [x1, y1, x1 + side, y1 + side], 'landmarks'
+        (N, 5, 3) float32 (x, y, 1) at :data:`LANDMARK_LAYOUT` of each face (rounded to pixels),
+        'gt_classes' (N,) int32 ones, 'blur' (N,) float32 zeros
+    """
+    im = np.full((height, width, 3), MARKED_BACKGROUND_GREY, np.uint8)
+    boxes, landmarks = [], []
+    r = MARK_RADIUS
+    for x, y, side in faces:
+        im[y:y + side, x:x + side] = MARKED_FACE_GREY
+        points = np.round(np.array([x, y]) + LANDMARK_LAYOUT * side)
+        for (px, py), colour in zip(points.astype(int), LANDMARK_COLOURS_BGR):
+            im[py - r:py + r + 1, px - r:px + r + 1] = colour
+        boxes.append([x, y, x + side, y + side])
+        landmarks.append(np.concatenate([points, np.ones((5, 1))], 1))
+    cv2.imwrite(str(path), im)
+    n = len(faces)
+    return {'image': str(path), 'height': height, 'width': width, 'flipped': False,
+            'boxes': np.array(boxes, np.float32).reshape(-1, 4),
+            'landmarks': np.array(landmarks, np.float32).reshape(-1, 5, 3),
+            'gt_classes': np.ones(n, np.int32), 'blur': np.zeros(n, np.float32)}

@@ -1,31 +1,32 @@
 """Training images: the crop augmentation of the original crop loader and the pixel transform.
 
-Per image (:func:`get_crop_image`): read it (mirrored when the roidb entry is a flipped copy),
-grey out ``boxes_mask`` regions, pick a fraction ``s`` of the short side from
-:data:`CROP_FRACTIONS`, scale the image by ``SIZE / int(s * short side)`` (``SIZE`` =
-``config.SCALES[0][0]``, 640) so that the chosen square becomes ``SIZE`` pixels, and cut a random
-``SIZE`` x ``SIZE`` window out of it (only the window is resampled, see :func:`resized_window`).
-Boxes and landmarks are scaled and shifted with the pixels; faces whose box centre falls outside
-the window (or smaller than ``config.TRAIN.MIN_BOX_SIZE``) are dropped; up to
-:data:`CROP_RETRIES` windows are tried until one keeps a face. Boxes are not clipped to the
-window (the original trains on the whole face box). Then colour jitter
-(``config.COLOR_MODE`` / ``config.COLOR_JITTERING``) and :func:`transform` to the network input.
+Per image (:func:`get_crop_image`, which takes the run's configuration as the keyword ``cfg``):
+read it (mirrored when the roidb entry is a flipped copy), grey out ``boxes_mask`` regions, pick a
+fraction ``s`` of the short side from :data:`CROP_FRACTIONS`, scale the image by ``SIZE / int(s *
+short side)`` (``SIZE`` = ``cfg.SCALES[0][0]``, 640) so that the chosen square becomes ``SIZE``
+pixels, and cut a random ``SIZE`` x ``SIZE`` window out of it (only the window is resampled, see
+:func:`resized_window`). Boxes and landmarks are scaled and shifted with the pixels; faces whose
+box centre falls outside the window (or smaller than ``cfg.TRAIN.MIN_BOX_SIZE``) are dropped; up to
+:data:`CROP_RETRIES` windows are tried until one keeps a face. Boxes are not clipped to the window
+(the original trains on the whole face box). Then colour jitter (``cfg.COLOR_MODE`` /
+``cfg.COLOR_JITTERING``) and :func:`transform` to the network input
+(:func:`rcnn.processing.pixels.to_network_input`, the pixel normalisation the detector uses too).
 
 Randomness comes from ``rng``: a ``numpy.random.Generator`` / ``RandomState``, or None for the
 global ``numpy.random`` state (so that ``np.random.seed`` makes runs repeat).
 """
-import os
-
 import cv2
 import numpy as np
 
-from ..config import config
+from ..processing.pixels import from_network_input as transform_inverse  # noqa: F401
+from ..processing.pixels import to_network_input as transform
+from ..utils.image_file import decode_image, read_image_file
 
 # Fractions of the image's short side that the square crop covers (the original's choices).
 CROP_FRACTIONS = (0.3, 0.45, 0.6, 0.8, 1.0)
 # Windows tried before a crop without any face is accepted.
 CROP_RETRIES = 25
-# Grey level of the regions of faces too small to train on (config.BBOX_MASK_THRESH).
+# Grey level of the regions of faces too small to train on (cfg.BBOX_MASK_THRESH).
 MASK_GREY = 127
 
 
@@ -43,18 +44,16 @@ def _randint(rng, low, high):
     return int(rng.integers(low, high)) if hasattr(rng, 'integers') else int(rng.randint(low, high))
 
 
-def read_image(roi_rec):
-    """BGR uint8 (H, W, 3) image of a roidb entry, mirrored when ``roi_rec['flipped']``.
+def read_roidb_image(roi_rec):
+    """BGR uint8 (H, W, 3) image of a roidb entry (its encoded ``'stream'`` bytes when present,
+    else the file ``'image'``), mirrored when ``roi_rec['flipped']``.
 
-    :raises FileNotFoundError: naming the image when it is missing or unreadable
+    :raises rcnn.utils.image_file.ImageFileError: naming the image when it is missing or unreadable
     """
     if 'stream' in roi_rec:
-        im = cv2.imdecode(roi_rec['stream'], cv2.IMREAD_COLOR)
+        im = decode_image(roi_rec['stream'], roi_rec['image'])
     else:
-        im = cv2.imread(roi_rec['image'], cv2.IMREAD_COLOR)
-    if im is None:
-        reason = 'cannot decode' if os.path.exists(roi_rec['image']) else 'not found'
-        raise FileNotFoundError('image %s: %s' % (reason, roi_rec['image']))
+        im = read_image_file(roi_rec['image'])
     if roi_rec.get('flipped'):
         im = im[:, ::-1, :]
     return np.ascontiguousarray(im)
@@ -84,48 +83,20 @@ def saturation_aug(im, x, rng=None):
     return im
 
 
-def color_aug(im, x, rng=None):
+def color_aug(im, x, rng=None, *, color_mode):
     """Colour jitter of strength ``x`` on a float32 BGR image (modified in place and returned).
 
-    ``config.COLOR_MODE`` > 1: brightness, contrast and saturation in a random order; else
-    brightness only. Values are not clipped (as the original).
+    ``color_mode`` (cfg.COLOR_MODE) > 1: brightness, contrast and saturation in a random order;
+    else brightness only. Values are not clipped (as the original).
     """
     rng = _rng(rng)
     augs = [brightness_aug]
-    if config.COLOR_MODE > 1:
+    if color_mode > 1:
         augs = [brightness_aug, contrast_aug, saturation_aug]
         augs = [augs[i] for i in rng.permutation(len(augs))]
     for aug in augs:
         im = aug(im, x, rng)
     return im
-
-
-def transform(im, pixel_means, pixel_stds, pixel_scale):
-    """Network input from a BGR image.
-
-    :param im: (H, W, 3) BGR pixels
-    :param pixel_means, pixel_stds: per-channel constants in BGR order, as the original indexes
-        them (channel c of the output, RGB, uses entry 2 - c)
-    :param pixel_scale: pixels are divided by this first
-    :return: (1, 3, H, W) float32 RGB, ``(im / pixel_scale - mean) / std``
-    """
-    means = np.asarray(pixel_means, dtype=np.float64)
-    stds = np.asarray(pixel_stds, dtype=np.float64)
-    out = np.empty((1, 3) + im.shape[:2], dtype=np.float32)
-    channels = cv2.split(np.asarray(im))
-    for c in range(3):
-        bgr = 2 - c
-        np.multiply(channels[bgr], np.float32(1.0 / (pixel_scale * stds[bgr])), out=out[0, c], dtype=np.float32)
-        out[0, c] -= np.float32(means[bgr] / stds[bgr])
-    return out
-
-
-def transform_inverse(im_tensor, pixel_means, pixel_stds=(1.0, 1.0, 1.0), pixel_scale=1.0):
-    """BGR uint8 (H, W, 3) image from a (1, 3, H, W) tensor of :func:`transform`."""
-    means = np.asarray(pixel_means, dtype=np.float32)[::-1]
-    stds = np.asarray(pixel_stds, dtype=np.float32)[::-1]
-    rgb = (im_tensor[0].transpose(1, 2, 0) * stds + means) * pixel_scale
-    return np.clip(np.rint(rgb[:, :, ::-1]), 0, 255).astype(np.uint8)
 
 
 def mask_regions(im, boxes_mask):
@@ -135,12 +106,12 @@ def mask_regions(im, boxes_mask):
     return im
 
 
-def _visible_faces(boxes, size):
-    """Mask of faces whose box centre lies in [0, size) and whose longer side >= MIN_BOX_SIZE."""
+def _visible_faces(boxes, size, min_box_size):
+    """Mask of faces whose box centre lies in [0, size) and whose longer side >= min_box_size."""
     cx = (boxes[:, 0] + boxes[:, 2]) / 2
     cy = (boxes[:, 1] + boxes[:, 3]) / 2
     longer = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    return (cx >= 0) & (cy >= 0) & (cx < size) & (cy < size) & (longer >= config.TRAIN.MIN_BOX_SIZE)
+    return (cx >= 0) & (cy >= 0) & (cx < size) & (cy < size) & (longer >= min_box_size)
 
 
 def _move_landmarks(landmarks, scale, dx, dy):
@@ -164,13 +135,15 @@ def resized_window(im, scale, left, up, size):
     return cv2.warpAffine(im, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def random_crop(im, roi_rec, size, rng=None):
+def random_crop(im, roi_rec, size, rng=None, min_box_size=0):
     """The square crop of the original loader, on one decoded image.
 
     :param im: (H, W, 3) image
     :param roi_rec: entry with 'boxes' (N, 4), 'gt_classes' (N,) and optionally 'landmarks'
         (N, 5, 3) and 'blur' (N,) in ``im``'s pixel coordinates
-    :param size: side of the output crop (config.SCALES[0][0])
+    :param size: side of the output crop (cfg.SCALES[0][0])
+    :param min_box_size: faces whose longer side is shorter than this (pixels, in the crop) are
+        dropped (cfg.TRAIN.MIN_BOX_SIZE)
     :return: (crop (size, size, 3), new entry with boxes / gt_classes / landmarks / blur of the
         kept faces in crop pixels, im_scale)
     """
@@ -185,7 +158,7 @@ def random_crop(im, roi_rec, size, rng=None):
         up = _randint(rng, 0, scaled_h - size + 1)
         left = _randint(rng, 0, scaled_w - size + 1)
         shifted = boxes - np.array([left, up, left, up], dtype=np.float32)
-        keep = _visible_faces(shifted, size)
+        keep = _visible_faces(shifted, size, min_box_size)
         if keep.any() or attempt == CROP_RETRIES - 1:
             break
     new_rec = dict(roi_rec)
@@ -198,24 +171,24 @@ def random_crop(im, roi_rec, size, rng=None):
     return resized_window(im, im_scale, left, up, size), new_rec, im_scale
 
 
-def get_crop_image1(roidb, rng=None):
-    """Crop-augment each entry of a roidb slice (no mixup).
+def get_crop_image1(roidb, rng=None, *, cfg):
+    """Crop-augment each entry of a roidb slice (no mixup), as the run's configuration ``cfg`` says.
 
     :return: (list of (1, 3, SIZE, SIZE) float32 tensors, list of new entries with the kept
         'boxes', 'gt_classes', 'landmarks' in crop pixels and 'im_info' = float32
         [height, width, im_scale])
     """
     rng = _rng(rng)
-    size = config.SCALES[0][0]
+    size = cfg.SCALES[0][0]
     processed_ims, processed_roidb = [], []
     for roi_rec in roidb:
-        im = read_image(roi_rec)
+        im = read_roidb_image(roi_rec)
         if 'boxes_mask' in roi_rec:
             im = mask_regions(im.copy(), roi_rec['boxes_mask'])
-        im, new_rec, im_scale = random_crop(im, roi_rec, size, rng)
-        if config.COLOR_MODE > 0 and config.COLOR_JITTERING > 0.0:
-            im = color_aug(im.astype(np.float32), config.COLOR_JITTERING, rng)
-        im_tensor = transform(im, config.PIXEL_MEANS, config.PIXEL_STDS, config.PIXEL_SCALE)
+        im, new_rec, im_scale = random_crop(im, roi_rec, size, rng, cfg.TRAIN.MIN_BOX_SIZE)
+        if cfg.COLOR_MODE > 0 and cfg.COLOR_JITTERING > 0.0:
+            im = color_aug(im.astype(np.float32), cfg.COLOR_JITTERING, rng, color_mode=cfg.COLOR_MODE)
+        im_tensor = transform(im, cfg.PIXEL_MEANS, cfg.PIXEL_STDS, cfg.PIXEL_SCALE)
         new_rec['im_info'] = np.array([im_tensor.shape[2], im_tensor.shape[3], im_scale], dtype=np.float32)
         processed_ims.append(im_tensor)
         processed_roidb.append(new_rec)
@@ -234,12 +207,15 @@ def do_mixup(im1, roi1, im2, roi2):
     return (im1 + im2) / 2.0, mixed
 
 
-def get_crop_image(roidb, rng=None):
-    """:func:`get_crop_image1`, then with probability ``config.MIXUP`` mix every crop with
-    another one of the same slice (as the original)."""
+def get_crop_image(roidb, rng=None, *, cfg):
+    """:func:`get_crop_image1`, then with probability ``cfg.MIXUP`` mix every crop with
+    another one of the same slice (as the original).
+
+    :param cfg: the run's configuration (a required keyword: the original's signature had none)
+    """
     rng = _rng(rng)
-    ims, roidbs = get_crop_image1(roidb, rng)
-    if config.MIXUP > 0.0 and len(ims) > 1 and rng.random() < config.MIXUP:
+    ims, roidbs = get_crop_image1(roidb, rng, cfg=cfg)
+    if cfg.MIXUP > 0.0 and len(ims) > 1 and rng.random() < cfg.MIXUP:
         for i in range(len(ims)):
             j = _randint(rng, 0, len(ims) - 1)
             j += j >= i

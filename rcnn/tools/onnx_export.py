@@ -213,8 +213,18 @@ def onnxruntime_outputs(onnx_path, tensor):
     return session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(tensor)})
 
 
+def non_finite(named_arrays):
+    """Names of the arrays (numpy or NDArray) that hold a NaN or an infinite value.
+
+    :param named_arrays: iterable of (name, array)
+    """
+    return [name for name, array in named_arrays
+            if not np.all(np.isfinite(array.asnumpy() if hasattr(array, 'asnumpy') else array))]
+
+
 def max_differences(reference, outputs):
-    """Largest absolute difference of each output pair; ValueError when the shapes differ."""
+    """Largest absolute difference of each output pair (NaN where either holds a NaN: numpy's max
+    propagates it); ValueError when the shapes differ."""
     if len(reference) != len(outputs):
         raise ValueError('%d outputs against %d reference outputs' % (len(outputs), len(reference)))
     differences = []

@@ -3,7 +3,14 @@
 Usage::
 
     python -m rcnn.tools.widerface_eval --pred wout --gt data/widerface_eval_gt \\
-        [--protocol official|python] [--plot pr.png] [--curves pr.npz|pr.csv]
+        [--protocol official|python] [--only-predicted | --allow-missing] \\
+        [--plot pr.png] [--curves pr.npz|pr.csv]
+
+It prints AP in percent per setting and which images were scored. By default every image of the
+ground truth must have a prediction file: one missing is an error (one line: how many, the first
+few) unless ``--allow-missing`` counts them as images without detections (the official tool's
+rule, which lowers AP on a subset), or ``--only-predicted`` scores only the images that have a
+file (what ``test_widerface.py --gt`` prints, so the two agree on a subset of val).
 
 Inputs
 ------
@@ -41,14 +48,18 @@ recall; AP is the VOC all-point area under the precision envelope (NaN precision
 If every score is equal (no range to normalise) both protocols set all scores to 1, where the
 tools divide 0 by 0.
 """
-import argparse
 import collections
 import csv
 import logging
 import os
+import struct
 import sys
+import zlib
 
 import numpy as np
+
+from ..utils import cli
+from .cli_guards import first_few
 
 logger = logging.getLogger(__name__)
 
@@ -76,13 +87,21 @@ ap: VOC all-point AP in [0, 1]. num_faces: faces that count in the setting.
 """
 
 
-class PredictionFormatError(ValueError):
+class PredictionFormatError(cli.UserError, ValueError):
     """A prediction file that does not follow the submission format; names the file and line."""
 
     def __init__(self, path, line, message):
         super().__init__('%s:%d: %s' % (path, line, message))
         self.path = path
         self.line = line
+
+
+class GroundTruthError(cli.UserError, ValueError):
+    """A ground-truth file (.mat or label.txt) that is missing or cannot be read; names it."""
+
+
+class MissingPredictionsError(cli.UserError):
+    """Ground-truth images without a prediction file, where the options do not allow them."""
 
 
 def image_key(name):
@@ -103,59 +122,87 @@ def load_ground_truth(gt_dir, settings=SETTINGS):
 
     :return: :class:`GroundTruth` with one entry per val image, in the files' event order.
     """
-    from scipy.io import loadmat
+    if not os.path.isdir(gt_dir):
+        raise GroundTruthError('WIDER ground truth not found: %s is neither a folder of the official '
+                               '.mat files nor a label.txt' % gt_dir)
+    keys, boxes = _read_mat(os.path.join(gt_dir, 'wider_face_val.mat'),
+                            'event_list, file_list, face_bbx_list', _faces_of)
+    keep = {}
+    for setting in settings:
+        path = os.path.join(gt_dir, 'wider_%s_val.mat' % setting)
+        keep[setting] = _read_mat(path, 'gt_list', _counted_faces_of)
+        if len(keep[setting]) != len(keys):
+            raise GroundTruthError('%s: gt_list has %d images, wider_face_val.mat %d'
+                                   % (path, len(keep[setting]), len(keys)))
+    return GroundTruth(keys, boxes, keep)
 
-    def load(name):
-        path = os.path.join(gt_dir, name)
-        if not os.path.isfile(path):
-            raise FileNotFoundError('WIDER ground truth file not found: %s' % path)
-        return loadmat(path)
 
-    face_mat = load('wider_face_val.mat')
+def _faces_of(face_mat):
+    """(keys, boxes) of the loaded ``wider_face_val.mat``."""
     events = _mat_strings(face_mat['event_list'][:, 0])
     keys, boxes = [], []
     for event, files, event_boxes in zip(events, face_mat['file_list'][:, 0],
                                          face_mat['face_bbx_list'][:, 0]):
         keys += ['%s/%s' % (event, name) for name in _mat_strings(files[:, 0])]
         boxes += [np.asarray(b, dtype=np.int32).reshape(-1, 4) for b in event_boxes[:, 0]]
-    keep = {}
-    for setting in settings:
-        gt_list = load('wider_%s_val.mat' % setting)['gt_list'][:, 0]
-        keep[setting] = [np.asarray(k, dtype=np.int64).ravel() - 1
-                         for event_list in gt_list for k in event_list[:, 0]]
-        if len(keep[setting]) != len(keys):
-            raise ValueError('%s: gt_list has %d images, wider_face_val.mat %d'
-                             % (os.path.join(gt_dir, 'wider_%s_val.mat' % setting),
-                                len(keep[setting]), len(keys)))
-    return GroundTruth(keys, boxes, keep)
+    return keys, boxes
+
+
+def _counted_faces_of(setting_mat):
+    """Per image, the 0-based indices of the faces that count, of a loaded ``wider_<s>_val.mat``."""
+    return [np.asarray(k, dtype=np.int64).ravel() - 1
+            for event_list in setting_mat['gt_list'][:, 0] for k in event_list[:, 0]]
+
+
+# What scipy's loadmat raises on bytes that are not a complete .mat file (besides MatReadError).
+_CORRUPT_MAT_ERRORS = (ValueError, OSError, TypeError, IndexError, KeyError, EOFError,
+                       NotImplementedError, struct.error, zlib.error)
+
+
+def _read_mat(path, fields, parse):
+    """``parse(contents of the .mat file)``; GroundTruthError naming the file when it is missing,
+    corrupt or not laid out as the official one (``fields`` names what it should hold)."""
+    from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
+    corrupt = _CORRUPT_MAT_ERRORS + (MatReadError,)
+    if not os.path.isfile(path):
+        raise GroundTruthError('WIDER ground truth file not found: %s (the eval_tools folder of '
+                               'WIDER FACE has it; see data/README.md)' % path)
+    try:
+        contents = loadmat(path)
+    except corrupt as err:
+        raise GroundTruthError('%s is not a readable .mat file (truncated or corrupt?): %s'
+                               % (path, err)) from None
+    try:
+        return parse(contents)
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        raise GroundTruthError('%s does not hold the official WIDER FACE layout (%s): %r'
+                               % (path, fields, err)) from None
 
 
 def load_label_txt(path):
-    """Ground truth from a RetinaFace ``label.txt`` (``# <event>/<image>.jpg`` then ``x y w h ...``).
+    """Ground truth from a RetinaFace ``label.txt`` (``# <event>/<image>.jpg`` then ``x y w h ...``),
+    read by the project's one label.txt parser (:func:`rcnn.dataset.retinaface.read_label_file`).
 
     :return: :class:`GroundTruth` with the single setting ``'all'`` (every face counts).
+    :raises GroundTruthError: naming the file (and line) that cannot be read
     """
-    keys, boxes = [], []
-    with open(path) as f:
-        for number, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith('#'):
-                keys.append(image_key(line[1:]))
-                boxes.append([])
-                continue
-            if not keys:
-                raise PredictionFormatError(path, number, 'box line before the first "# <image>" line')
-            fields = line.split()
-            try:
-                boxes[-1].append([float(v) for v in fields[:4]])
-            except ValueError:
-                raise PredictionFormatError(path, number, 'expected "x y w h ...", got %r' % line)
-            if len(fields) < 4:
-                raise PredictionFormatError(path, number, 'expected "x y w h ...", got %r' % line)
-    boxes = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes]
+    from ..dataset.retinaface import LabelFileError, read_label_file
+    try:
+        images = read_label_file(path)
+    except LabelFileError as err:
+        raise GroundTruthError(str(err)) from None
+    except OSError as err:
+        raise GroundTruthError('cannot read %s: %s' % (path, err.strerror or err)) from None
+    keys = [image_key(name) for name, _, _ in images]
+    boxes = [np.asarray([values[:4] for _, values in faces], dtype=np.float64).reshape(-1, 4)
+             for _, _, faces in images]
     return GroundTruth(keys, boxes, {'all': [np.arange(len(b)) for b in boxes]})
+
+
+def load_any_ground_truth(gt):
+    """:class:`GroundTruth` of a label.txt file or a folder of the official .mat files."""
+    return load_label_txt(gt) if os.path.isfile(gt) else load_ground_truth(gt)
 
 
 def read_prediction_file(path):
@@ -196,7 +243,7 @@ def read_predictions(pred_dir, keys):
     :return: ({key: (N, 5) array}, [keys whose file is missing])
     """
     if not os.path.isdir(pred_dir):
-        raise FileNotFoundError('prediction folder not found: %s' % pred_dir)
+        raise MissingPredictionsError('prediction folder not found: %s' % pred_dir)
     predictions, missing = {}, []
     for key in keys:
         path = os.path.join(pred_dir, key + '.txt')
@@ -391,8 +438,7 @@ def compute_pr_curves(predictions, ground_truth, protocol='official', box_format
 def evaluate_curves(predictions, gt, protocol='official', box_format='xywh',
                     only_predicted_images=False):
     """Like :func:`evaluate` but returns ({setting: :class:`PRCurve`}, [missing image keys])."""
-    ground_truth = gt if isinstance(gt, GroundTruth) else (
-        load_label_txt(gt) if os.path.isfile(gt) else load_ground_truth(gt))
+    ground_truth = gt if isinstance(gt, GroundTruth) else load_any_ground_truth(gt)
     if isinstance(predictions, (str, os.PathLike)):
         predictions, _ = read_predictions(os.fspath(predictions), ground_truth.keys)
         box_format = 'xywh'
@@ -471,53 +517,112 @@ def save_curves(curves, path, protocol=''):
     np.savez(path, **arrays)
 
 
+Coverage = collections.namedtuple('Coverage', 'scored total missing only_predicted source')
+Coverage.__doc__ = """Which images a score covers.
+
+scored: images scored; total: images of the ground truth; missing: keys of ground-truth images
+without a prediction file; only_predicted: whether those were left out (else they count as images
+without detections); source: the prediction folder.
+"""
+
+def score_folder(pred_dir, ground_truth, protocol='official', only_predicted=False,
+                 allow_missing=False):
+    """PR curves of a folder of submission files, and which images they cover.
+
+    :param ground_truth: :class:`GroundTruth`
+    :param only_predicted: score only the ground-truth images that have a prediction file
+    :param allow_missing: count images without a file as images without detections
+    :return: ({setting: :class:`PRCurve`}, :class:`Coverage`)
+    :raises MissingPredictionsError: when no image has a file, or some have none and neither
+        option allows that (one line: how many, the first few, the options)
+    :raises PredictionFormatError: naming the file and line of a malformed file
+    """
+    predictions, missing = read_predictions(pred_dir, ground_truth.keys)
+    total = len(ground_truth.keys)
+    if not predictions:
+        raise MissingPredictionsError(
+            'none of the %d ground-truth images has a prediction file in %s (expected e.g. %s): '
+            'is it the folder test_widerface.py --output wrote?'
+            % (total, pred_dir, os.path.join(pred_dir, ground_truth.keys[0] + '.txt')))
+    if missing and not (only_predicted or allow_missing):
+        raise MissingPredictionsError(
+            '%d of %d ground-truth images have no prediction file in %s (e.g. %s): pass '
+            '--only-predicted to score only the %d images that have one, or --allow-missing to '
+            'count the others as images without detections'
+            % (len(missing), total, pred_dir, first_few(k + '.txt' for k in missing),
+               len(predictions)))
+    curves, _ = compute_pr_curves(predictions, ground_truth, protocol,
+                                  only_predicted_images=only_predicted)
+    scored = len(predictions) if only_predicted else total
+    return curves, Coverage(scored, total, missing, only_predicted, pred_dir)
+
+
+def format_report(curves, protocol, coverage):
+    """The result as the command lines print it: a line saying which images were scored, then
+    one ``<setting> <AP>%`` line per setting."""
+    if coverage.only_predicted:
+        scope = ('the %d images with a prediction file in %s (%d of the %d ground-truth images '
+                 'have none and are left out)' % (coverage.scored, coverage.source,
+                                                  len(coverage.missing), coverage.total))
+    elif coverage.missing:
+        scope = ('all %d ground-truth images (%d without a prediction file in %s, counted as '
+                 'images without detections)' % (coverage.total, len(coverage.missing),
+                                                 coverage.source))
+    else:
+        scope = 'all %d ground-truth images, predictions from %s' % (coverage.total, coverage.source)
+    lines = ['WIDER FACE AP (%s protocol) on %s:' % (protocol, scope)]
+    lines += ['%-7s %6.2f%%' % (setting, 100 * curve.ap) for setting, curve in curves.items()]
+    return '\n'.join(lines)
+
+
+def _write_output(write, path, what):
+    """``write(path)``, with a UserError naming ``path`` when it cannot be written."""
+    try:
+        write(path)
+    except OSError as err:
+        raise cli.UserError('cannot write the %s to %s: %s' % (what, path, err.strerror or err)) from None
+
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = cli.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--pred', required=True, help='folder of <event>/<image>.txt submission files')
     parser.add_argument('--gt', required=True,
                         help='folder with wider_face_val.mat and wider_{easy,medium,hard}_val.mat, '
                              'or a RetinaFace label.txt (one setting, every face counts)')
     parser.add_argument('--protocol', choices=PROTOCOLS, default='official',
                         help='official: the MATLAB tool bit for bit; python: the Python port')
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument('--only-predicted', action='store_true',
+                       help='score only the images that have a prediction file (a subset of the '
+                            'split; what test_widerface.py --gt prints)')
+    scope.add_argument('--allow-missing', action='store_true',
+                       help='score every ground-truth image, counting those without a prediction '
+                            'file as images without detections (default: they are an error)')
     parser.add_argument('--plot', help='write the PR curves to this PNG')
     parser.add_argument('--curves', help='write the PR curves as numbers (.npz or .csv)')
-    parser.add_argument('--strict', action='store_true', help='fail when prediction files are missing')
     return parser.parse_args(argv)
-
-
-def format_report(curves, protocol, num_images, source):
-    """The command line's result: a title line, then one ``<setting> <AP in %>`` line per setting."""
-    lines = ['WIDER FACE AP (%s protocol, %d images, %s)' % (protocol, num_images, source)]
-    lines += ['%-7s %7.4f' % (setting, 100 * curve.ap) for setting, curve in curves.items()]
-    return '\n'.join(lines)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
-    ground_truth = load_label_txt(args.gt) if os.path.isfile(args.gt) else load_ground_truth(args.gt)
-    try:
-        predictions, missing = read_predictions(args.pred, ground_truth.keys)
-    except (PredictionFormatError, FileNotFoundError) as error:
-        sys.exit('error: %s' % error)
-    if missing:
-        listed = ['  ' + os.path.join(args.pred, key + '.txt') for key in missing[:20]]
-        if len(missing) > 20:
-            listed.append('  ... and %d more' % (len(missing) - 20))
-        logger.warning('%d of %d prediction files are missing (counted as images without detections):\n%s',
-                       len(missing), len(ground_truth.keys), '\n'.join(listed))
-        if args.strict:
-            sys.exit('error: missing prediction files (--strict)')
-    curves, _ = compute_pr_curves(predictions, ground_truth, args.protocol)
-    lines = [format_report(curves, args.protocol, len(ground_truth.keys), args.pred)]
+    cli.setup_logging(logging.WARNING)
+    if not os.path.exists(args.gt):
+        raise GroundTruthError('--gt %s: no such file or folder (give the folder of the official '
+                               '.mat files, or a label.txt)' % args.gt)
+    ground_truth = load_any_ground_truth(args.gt)
+    curves, coverage = score_folder(args.pred, ground_truth, args.protocol, args.only_predicted,
+                                    args.allow_missing)
+    lines = [format_report(curves, args.protocol, coverage)]
     if args.plot:
-        plot_pr_curves(curves, args.plot, 'WIDER FACE PR curves (%s protocol)' % args.protocol)
+        _write_output(lambda path: plot_pr_curves(
+            curves, path, 'WIDER FACE PR curves (%s protocol)' % args.protocol), args.plot, 'plot')
         lines.append('PR curves plotted to %s' % args.plot)
     if args.curves:
-        save_curves(curves, args.curves, args.protocol)
+        _write_output(lambda path: save_curves(curves, path, args.protocol), args.curves, 'curves')
         lines.append('PR curves written to %s' % args.curves)
     sys.stdout.write('\n'.join(lines) + '\n')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    cli.run_main(main)

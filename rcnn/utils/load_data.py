@@ -24,10 +24,3 @@ def load_gt_roidb(dataset_name, image_set_name, root_path, dataset_path, flip=Fa
         log.info('flipped roidb size %d', len(roidb))
     return roidb
 
-
-def merge_roidb(roidbs):
-    """One roidb from a list of roidbs (the first list is extended and returned)."""
-    roidb = roidbs[0]
-    for r in roidbs[1:]:
-        roidb.extend(r)
-    return roidb

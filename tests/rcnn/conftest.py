@@ -1,11 +1,9 @@
 import pytest
 
-from rcnn.config import config, generate_config
+from rcnn.config import generate_config
 
 
 @pytest.fixture
 def mnet_config():
-    """``config`` with the mnet preset; the resnet preset (the default network) is restored after."""
-    generate_config('mnet', 'retinaface')
-    yield config
-    generate_config('resnet', 'retinaface')
+    """A new configuration of the mnet preset, for the test to change and pass on as ``cfg``."""
+    return generate_config('mnet', 'retinaface')

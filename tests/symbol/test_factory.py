@@ -1,16 +1,13 @@
 """get_symbol's options: ResNet depths, deformable convolution, clear errors."""
-import copy
-
 import mxnet as mx
 import pytest
 
 import symbol
-from rcnn.config import config, generate_config
+from rcnn.config import generate_config
 
 
 def resnet_cfg(**overrides):
-    generate_config('resnet', 'retinaface')
-    cfg = copy.deepcopy(config)
+    cfg = generate_config('resnet', 'retinaface')
     cfg.update(overrides)
     return cfg
 
@@ -41,14 +38,36 @@ def test_deformable_convolution_after_each_ssh_module():
     ('resnet', 'test', {'RESNET_DEPTH': 42}, 'unsupported ResNet depth'),
     ('resnet', 'test', {'USE_DCN': 2}, 'USE_DCN=2 is not supported'),
     ('resnet', 'train', {'CASCADE': 1}, 'not supported by the released graphs'),
+    ('mnet', 'test', {}, r"cfg was made for the 'resnet' preset, not 'mnet': pass generate_config\('mnet', ...\)"),
 ])
 def test_clear_errors(network, mode, overrides, message):
     with pytest.raises(ValueError, match=message):
         symbol.get_symbol(network, mode, resnet_cfg(**overrides))
 
 
-def test_global_config_is_prepared_for_the_network():
-    generate_config('resnet', 'retinaface')
-    sym = symbol.get_symbol('mnet', 'test')
-    assert config.network == 'mnet' and 'mobilenet0_conv0_weight' in sym.list_arguments()
-    assert isinstance(sym, mx.sym.Symbol)
+@pytest.mark.parametrize('build', [lambda: symbol.get_symbol('mnet', 'test'), symbol.get_mnet_test,
+                                   symbol.get_mnet_train, symbol.get_resnet_test, symbol.get_resnet_train])
+def test_no_cfg_is_a_clear_error_not_a_global(build):
+    with pytest.raises(TypeError, match=r"needs cfg=<the run configuration>.*generate_config\('mnet', 'retinaface'\); "
+                                        r"got 'NoneType'"):
+        build()
+
+
+def test_the_original_resnet_call_with_a_symbol_is_a_clear_error():
+    """The original's train.py called get_resnet_train(sym) with the pretrained symbol."""
+    with pytest.raises(TypeError, match="get_resnet_train needs cfg=.*got 'Symbol'"):
+        symbol.get_resnet_train(mx.sym.Variable('data'))
+
+
+@pytest.mark.parametrize('network, mode, wrapper', [('mnet', 'test', symbol.get_mnet_test),
+                                                    ('mnet', 'train', symbol.get_mnet_train),
+                                                    ('resnet', 'test', symbol.get_resnet_test),
+                                                    ('resnet', 'train', symbol.get_resnet_train)])
+def test_original_wrappers_build_the_factory_graphs(network, mode, wrapper):
+    """The original's public get_<network>_<mode> names give get_symbol's graph."""
+    cfg = generate_config(network, 'retinaface')
+    graphs = []
+    for build in (lambda: wrapper(cfg=cfg), lambda: symbol.get_symbol(network, mode, cfg)):
+        with mx.name.NameManager():  # the same generated names (crop0, _plus0, ...) for both
+            graphs.append(build().tojson())
+    assert graphs[0] == graphs[1]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import symbol
-from rcnn.config import config, generate_config
+from rcnn.config import generate_config
 from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
 from tests.symbol.graph_compare import graph_differences, variable_names
 
@@ -16,8 +16,7 @@ RELEASED = {'mnet': ('models', 'mnet.25', 'mnet.25-symbol.json'),
 
 
 def our_test_symbol(network):
-    generate_config(network, 'retinaface')
-    return symbol.get_symbol(network, 'test', config)
+    return symbol.get_symbol(network, 'test', generate_config(network, 'retinaface'))
 
 
 def _variable_multipliers(sym_json):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import symbol
-from rcnn.config import config, generate_config
+from rcnn.config import generate_config
 from tests.shared_data import shared_path
 from tests.symbol.graph_compare import graph_differences
 
@@ -14,8 +14,8 @@ TARGET = 100.0  # far beyond the smooth-L1 knee (1/9): each weighted element has
 
 
 def build(network='mnet'):
-    generate_config(network, 'retinaface')
-    return symbol.get_symbol(network, 'train', config), config
+    cfg = generate_config(network, 'retinaface')
+    return symbol.get_symbol(network, 'train', cfg), cfg
 
 
 def hand_labels(rng, A=2):

@@ -1,7 +1,9 @@
-"""tools/export_onnx.py and rcnn/tools/onnx_export.py: the exported models against MXNet's own graph."""
+"""tools/export_onnx.py and rcnn/tools/onnx_export.py: the exported models against MXNet's own
+graph, and the script's bad-input table (one error line each; NaN weights fail)."""
 import importlib.util
 import json
 import os
+import shutil
 
 import cv2
 import mxnet as mx
@@ -13,9 +15,11 @@ onnx = pytest.importorskip('onnx', reason=_OPTIONAL % 'onnx')
 pytest.importorskip('onnxruntime', reason=_OPTIONAL % 'onnxruntime')
 
 from rcnn.tools.onnx_export import (IR_VERSION, OPSET, export_onnx,  # noqa: E402
-                                    max_differences, mxnet_outputs, onnxruntime_outputs,
-                                    rewrite_for_onnx)
+                                    max_differences, mxnet_outputs, non_finite,
+                                    onnxruntime_outputs, rewrite_for_onnx)
 from retinaface import RetinaFace  # noqa: E402
+from tests.cli_cases import (assert_one_error, assert_success, run_command,  # noqa: E402
+                             run_in_process)
 from tests.shared_data import ROOT, mnet25_prefix, shared_path, widerface_val_images  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location('export_onnx', os.path.join(ROOT, 'tools', 'export_onnx.py'))
@@ -32,7 +36,7 @@ TOLERANCE = 1e-4
 def mnet25():
     """(RetinaFace on the released mnet.25, its symbol, arg params, aux params)."""
     detector = RetinaFace(mnet25_prefix(), 0, ctx_id=-1, network='net3')
-    return (detector, detector._symbol) + detector._params
+    return detector, detector.symbol, detector.arg_params, detector.aux_params
 
 
 @pytest.fixture(scope='module')
@@ -156,22 +160,121 @@ def test_random_weight_r50_exports_and_matches_at_two_sizes(r50_random):
         assert max(float(np.abs(e).max()) for e in expected) > 1e-2  # not a trivially zero graph
 
 
-def test_max_differences_checks_shapes():
+def test_max_differences_checks_shapes_and_keeps_nan():
     with pytest.raises(ValueError, match='shape'):
         max_differences([np.zeros((1, 2))], [np.zeros((1, 3))])
     assert max_differences([np.zeros(3)], [np.array([0.0, -2.0, 1.0])]) == [2.0]
+    assert np.isnan(max_differences([np.zeros(3), np.zeros(2)],
+                                    [np.array([0.0, np.nan, 5.0]), np.ones(2)])[0])
+    assert non_finite([('a', np.zeros(2)), ('b', np.array([1.0, np.inf])),
+                       ('c', mx.nd.array([np.nan]))]) == ['b', 'c']
 
 
 def test_script_exports_checks_and_compares(tmp_path, capsys):
     output = str(tmp_path / 'cli.onnx')
     image = shared_path('images', 'samples', 't1.jpg')
-    status = export_script.main(['--prefix', mnet25_prefix(), '--output', output, '--size', '240x320',
-                                 '--image', image])
-    printed = capsys.readouterr().out
-    assert status == 0 and os.path.isfile(output)
+    outcome = run_in_process(export_script.main, ['--prefix', mnet25_prefix(), '--output', output,
+                                                  '--size', '240x320', '--image', image], capsys)
+    assert_success(outcome)
+    printed = outcome[1]
+    assert os.path.isfile(output)
     assert 'onnx.checker passed' in printed and 'SoftmaxActivation -> softmax' in printed
     assert printed.count('max |ONNX Runtime - MXNet|') == 9
     worst = float(printed.split('largest difference ')[1].split()[0])
     assert worst <= TOLERANCE
-    assert export_script.main(['--prefix', mnet25_prefix(), '--output', output, '--size', '240x320',
-                               '--tolerance', '0']) == 1
+    outcome = run_in_process(export_script.main, ['--prefix', mnet25_prefix(), '--output', output,
+                                                  '--size', '240x320', '--tolerance', '0'], capsys)
+    assert_one_error(outcome, 1, 'over --tolerance 0', output)
+
+
+# ------------------------------------------------------------------ bad input
+
+def copy_checkpoint(prefix, change=None):
+    """A copy of the released mnet.25 at ``prefix``, its weights passed through ``change``."""
+    shutil.copy(mnet25_prefix() + '-symbol.json', prefix + '-symbol.json')
+    arrays = mx.nd.load(mnet25_prefix() + '-0000.params')
+    if change:
+        change(arrays)
+    mx.nd.save(prefix + '-0000.params', arrays)
+    return prefix
+
+
+def set_first(value, key='arg:mobilenet0_conv0_weight'):
+    def change(arrays):
+        weights = arrays[key].asnumpy()
+        weights.flat[0] = value
+        arrays[key] = mx.nd.array(weights)
+    return change
+
+
+@pytest.fixture
+def checkpoints(tmp_path):
+    """Prefixes for the table."""
+    folder = tmp_path / 'models'
+    folder.mkdir()
+    names = {name: str(folder / name) for name in ('copy', 'nan', 'inf', 'cut', 'empty', 'garbage')}
+    copy_checkpoint(names['copy'])
+    copy_checkpoint(names['nan'], set_first(np.nan))
+    copy_checkpoint(names['inf'], set_first(-np.inf, 'aux:mobilenet0_batchnorm0_running_var'))
+    params = open(mnet25_prefix() + '-0000.params', 'rb').read()
+    for name, data in (('cut', params[:len(params) // 3]), ('empty', b''), ('garbage', params)):
+        shutil.copy(mnet25_prefix() + '-symbol.json', names[name] + '-symbol.json')
+        with open(names[name] + '-0000.params', 'wb') as f:
+            f.write(data)
+    with open(names['garbage'] + '-symbol.json', 'wb') as f:
+        f.write(b'{"nodes": [truncated')
+    (tmp_path / 'broken.jpg').write_bytes(b'not a jpeg')
+    return dict(names, tmp=str(tmp_path))
+
+
+# (argv, exit status, strings the one error line must name)
+BAD_INPUTS = [
+    (['--prefix', '{copy}', '--tolerance', 'nan'], 2, ['--tolerance', 'finite']),
+    (['--prefix', '{copy}', '--tolerance', '-1'], 2, ['--tolerance']),
+    (['--prefix', '{copy}', '--size', '0x640'], 2, ['--size']),
+    (['--prefix', '{copy}', '--size', 'big'], 2, ['--size', 'big']),
+    (['--prefix', '{copy}', '--network', 'net9'], 2, ['--network']),
+    (['--prefix', '{copy}', '--epoch', '-1'], 2, ['--epoch']),
+    (['--output', 'x.onnx'], 2, ['--prefix']),
+    (['--prefix', '{copy}', '--image', '{tmp}/none.jpg'], 1, ['{tmp}/none.jpg']),
+    (['--prefix', '{copy}', '--image', '{tmp}/broken.jpg'], 1, ['{tmp}/broken.jpg', 'cannot read image']),
+    (['--prefix', '{copy}', '--output', '{copy}-0000.params'], 1, ['would overwrite', '{copy}-0000.params']),
+    (['--prefix', '{copy}', '--output', '{copy}-symbol.json'], 1, ['would overwrite']),
+    (['--prefix', '{nan}'], 1, ['{nan}-0000.params', 'NaN', 'mobilenet0_conv0_weight']),
+    (['--prefix', '{inf}'], 1, ['{inf}-0000.params', 'mobilenet0_batchnorm0_running_var']),
+    (['--prefix', '{tmp}/absent'], 1, ['{tmp}/absent-symbol.json']),
+    (['--prefix', '{copy}', '--epoch', '7'], 1, ['{copy}-0007.params']),
+    (['--prefix', '{cut}'], 1, ['{cut}-0000.params']),
+    (['--prefix', '{empty}'], 1, ['{empty}-0000.params', 'empty']),
+    (['--prefix', '{garbage}'], 1, ['{garbage}-symbol.json']),
+]
+
+
+@pytest.mark.parametrize('argv, status, names', BAD_INPUTS,
+                         ids=[' '.join(argv) for argv, _, _ in BAD_INPUTS])
+def test_bad_input_gives_one_error_line(argv, status, names, checkpoints, capsys):
+    argv = [a.format(**checkpoints) for a in argv] + ['--output', checkpoints['tmp'] + '/out.onnx'] * (
+        '--output' not in argv)
+    outcome = run_in_process(export_script.main, argv, capsys)
+    assert_one_error(outcome, status, *[n.format(**checkpoints) for n in names])
+    assert not os.path.exists(checkpoints['tmp'] + '/out.onnx')
+    assert open(checkpoints['copy'] + '-0000.params', 'rb').read() == open(
+        mnet25_prefix() + '-0000.params', 'rb').read()
+
+
+def test_nan_weights_fail_on_the_real_command_line(checkpoints):
+    """It used to exit 0 with "largest difference 5.8e-06" (Python's max() skips NaN)."""
+    outcome = run_command('tools/export_onnx.py', '--prefix', checkpoints['nan'], '--size', '64x64',
+                          '--output', checkpoints['tmp'] + '/nan.onnx')
+    assert_one_error(outcome, 1, 'NaN', checkpoints['nan'] + '-0000.params')
+
+
+def test_non_finite_runtime_output_fails(checkpoints, capsys, monkeypatch):
+    def nan_outputs(path, tensor):
+        outputs = onnxruntime_outputs(path, tensor)
+        outputs[4] = np.full_like(outputs[4], np.nan)
+        return outputs
+    monkeypatch.setattr(export_script, 'onnxruntime_outputs', nan_outputs)
+    outcome = run_in_process(export_script.main, ['--prefix', checkpoints['copy'], '--size', '64x64',
+                                                  '--output', checkpoints['tmp'] + '/o.onnx'], capsys)
+    assert_one_error(outcome, 1, 'ONNX Runtime outputs', 'face_rpn_bbox_pred_stride16_output')

@@ -23,10 +23,9 @@ def test_flops_of_one_convolution_by_hand():
 
 
 def test_resnet_counts_match_the_released_graph_and_the_openvino_card():
-    from rcnn.config import config, generate_config
+    from rcnn.config import generate_config
     from symbol import get_symbol
-    generate_config('resnet', 'retinaface')
-    sym = get_symbol('resnet', 'test', config)
+    sym = get_symbol('resnet', 'test', generate_config('resnet', 'retinaface'))
     released = mx.sym.load(shared_path('models', 'retinaface-R50', 'R50-symbol.json'))
     arg_shapes, _, _ = released.infer_shape(data=(1, 3, 640, 640))
     released_count = sum(int(np.prod(s)) for n, s in zip(released.list_arguments(), arg_shapes) if n != 'data')

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from rcnn.core.loader import CropLoader
-from tests.rcnn.synthetic_faces import synthetic_image
+from rcnn.dataset.synthetic import write_marked_image
 
 
 def score_symbols(strides):
@@ -14,7 +14,7 @@ def score_symbols(strides):
 
 @pytest.fixture
 def roidb(tmp_path):
-    return [synthetic_image(tmp_path / ('%d.png' % i)) for i in range(5)]
+    return [write_marked_image(tmp_path / ('%d.png' % i)) for i in range(5)]
 
 
 def batches(loader):
@@ -23,9 +23,9 @@ def batches(loader):
 
 def test_worker_batches_equal_in_thread_batches(mnet_config, roidb):
     feat = score_symbols(mnet_config.RPN_FEAT_STRIDE)
-    background = CropLoader(feat, roidb, batch_size=2, shuffle=True, num_workers=2, seed=7)
+    background = CropLoader(feat, roidb, batch_size=2, shuffle=True, cfg=mnet_config, num_workers=2, seed=7)
     try:
-        inline = CropLoader(feat, roidb, batch_size=2, shuffle=True, num_workers=0, seed=7)
+        inline = CropLoader(feat, roidb, batch_size=2, shuffle=True, cfg=mnet_config, num_workers=0, seed=7)
         for epoch in range(2):
             got, want = batches(background), batches(inline)
             assert len(got) == len(want) == 2  # 5 images, batches of 2: the last image is dropped
@@ -43,7 +43,8 @@ def test_worker_batches_equal_in_thread_batches(mnet_config, roidb):
 
 
 def test_shapes_names_and_consistent_targets(mnet_config, roidb):
-    loader = CropLoader(score_symbols(mnet_config.RPN_FEAT_STRIDE), roidb, batch_size=2, num_workers=0, seed=3)
+    loader = CropLoader(score_symbols(mnet_config.RPN_FEAT_STRIDE), roidb, batch_size=2, cfg=mnet_config,
+                        num_workers=0, seed=3)
     names = [d.name for d in loader.provide_label]
     assert names[:5] == ['face_label_stride32', 'face_bbox_target_stride32', 'face_bbox_weight_stride32',
                          'face_landmark_target_stride32', 'face_landmark_weight_stride32']
@@ -65,26 +66,34 @@ def test_shapes_names_and_consistent_targets(mnet_config, roidb):
 
 def test_epoch_order_and_shards(mnet_config, roidb):
     feat = score_symbols(mnet_config.RPN_FEAT_STRIDE)
-    plain = CropLoader(feat, roidb, batch_size=1, num_workers=0, seed=0)
+    plain = CropLoader(feat, roidb, batch_size=1, cfg=mnet_config, num_workers=0, seed=0)
     np.testing.assert_array_equal(plain.order, np.arange(5))
-    shuffled = CropLoader(feat, roidb, batch_size=1, shuffle=True, num_workers=0, seed=0)
+    shuffled = CropLoader(feat, roidb, batch_size=1, shuffle=True, cfg=mnet_config, num_workers=0, seed=0)
     orders = [shuffled.order.copy()]
     for _ in range(3):
         shuffled.reset()
         orders.append(shuffled.order.copy())
     assert all(sorted(o) == list(range(5)) for o in orders)
     assert any(not np.array_equal(orders[0], o) for o in orders[1:])
-    parts = [CropLoader(feat, roidb, batch_size=1, num_workers=0, num_parts=2, part_index=i).index for i in range(2)]
+    parts = [CropLoader(feat, roidb, batch_size=1, cfg=mnet_config, num_workers=0, num_parts=2, part_index=i).index
+             for i in range(2)]
     assert sorted(np.concatenate(parts)) == list(range(5)) and len(parts[0]) == 3
     with pytest.raises(ValueError, match='cannot fill one batch'):
-        CropLoader(feat, roidb[:1], batch_size=2, num_workers=0)
+        CropLoader(feat, roidb[:1], batch_size=2, cfg=mnet_config, num_workers=0)
 
 
 def test_worker_error_is_raised_with_its_cause(mnet_config, roidb, tmp_path):
     roidb[1]['image'] = str(tmp_path / 'missing.jpg')
-    loader = CropLoader(score_symbols(mnet_config.RPN_FEAT_STRIDE), roidb[:2], batch_size=2, num_workers=1, seed=0)
+    loader = CropLoader(score_symbols(mnet_config.RPN_FEAT_STRIDE), roidb[:2], batch_size=2, cfg=mnet_config,
+                        num_workers=1, seed=0)
     try:
         with pytest.raises(RuntimeError, match='missing.jpg'):
             next(loader)
     finally:
         loader.close()
+
+
+def test_the_configuration_is_a_required_keyword(roidb):
+    """No global configuration is read in its place: without cfg the call fails and says so."""
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'cfg'"):
+        CropLoader(score_symbols((32, 16, 8)), roidb, batch_size=1, num_workers=0)

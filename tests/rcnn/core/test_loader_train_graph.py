@@ -2,13 +2,12 @@
 import math
 
 import mxnet as mx
-import pytest
 
 from rcnn.core.loader import CropLoader
 from rcnn.core.metric import get_train_metrics
+from rcnn.dataset.synthetic import write_marked_image
 from symbol import get_symbol
 from tests.rcnn.io.test_rpn_released_model import val_roidb
-from tests.rcnn.synthetic_faces import synthetic_image
 from tests.shared_data import mnet25_prefix
 
 
@@ -20,11 +19,11 @@ def train_graph_and_scores(cfg):
 
 def test_loader_feeds_module_fit(mnet_config, tmp_path):
     sym, scores = train_graph_and_scores(mnet_config)
-    roidb = [synthetic_image(tmp_path / ('%d.png' % i)) for i in range(4)]
-    loader = CropLoader(scores, roidb, batch_size=2, shuffle=True, num_workers=1, seed=0)
+    roidb = [write_marked_image(tmp_path / ('%d.png' % i)) for i in range(4)]
+    loader = CropLoader(scores, roidb, batch_size=2, shuffle=True, cfg=mnet_config, num_workers=1, seed=0)
     try:
         mod = mx.mod.Module(sym, data_names=loader.data_name, label_names=loader.label_name, context=mx.cpu())
-        metrics = get_train_metrics()
+        metrics = get_train_metrics(mnet_config)
         mod.fit(loader, eval_metric=metrics, num_epoch=1, optimizer='sgd', initializer=mx.init.Xavier(),
                 optimizer_params={'learning_rate': 0.001})
     finally:
@@ -41,11 +40,11 @@ def test_released_mnet_is_accurate_on_our_batches_from_the_first_one(mnet_config
     crops, score high accuracy and low box L1 at once (a random network: FG accuracy 0, L1 ~0.4)."""
     sym, scores = train_graph_and_scores(mnet_config)
     _, arg_params, aux_params = mx.model.load_checkpoint(mnet25_prefix(), 0)
-    loader = CropLoader(scores, val_roidb(), batch_size=1, shuffle=True, num_workers=0, seed=0)
+    loader = CropLoader(scores, val_roidb(), batch_size=1, shuffle=True, cfg=mnet_config, num_workers=0, seed=0)
     mod = mx.mod.Module(sym, data_names=loader.data_name, label_names=loader.label_name, context=mx.cpu())
     mod.bind(loader.provide_data, loader.provide_label, for_training=False)
     mod.set_params(arg_params, aux_params, allow_extra=True)
-    metrics = get_train_metrics()
+    metrics = get_train_metrics(mnet_config)
     for _ in range(2):
         for batch in loader:
             mod.forward(batch, is_train=False)

@@ -31,20 +31,20 @@ def test_accuracy_overall_background_and_faces(rng):
     assert all(np.isnan(metric.get()[1]))
 
 
-def test_l1_loss_per_positive_anchor(mnet_config):
+def test_l1_loss_per_positive_anchor():
     loss = np.zeros((1, 8, 4), np.float32)
     weight = np.zeros((1, 8, 4), np.float32)
     loss[0, 0:4, 1] = [0.5, 0.25, 0.25, 1.0]  # anchor 0 of cell 1
     weight[0, 0:4, 1] = 1
     loss[0, 4:8, 3] = [1, 1, 0, 0]  # anchor 1 of cell 3
     weight[0, 4:8, 3] = 1
-    metric = RPNL1LossMetric(0, 1, name='l1')
+    metric = RPNL1LossMetric(0, 1, name='l1', num_anchors=2)
     metric.update([], [mx.nd.array(loss), mx.nd.array(weight)])
     assert metric.get() == ('l1', (2.0 + 2.0) / 2)
 
 
 def test_train_metrics_follow_the_graph_outputs(mnet_config):
-    metrics = get_train_metrics()
+    metrics = get_train_metrics(mnet_config)
     names = metrics.get()[0]
     assert names[:5] == ['RPNAcc_s32', 'RPNAcc_s32_BG', 'RPNAcc_s32_FG', 'RPNL1Loss_s32', 'RPNLandMarkL1Loss_s32']
     assert len(names) == 15
@@ -70,7 +70,7 @@ def test_log_loss_over_labelled_anchors(rng):
 
 
 def test_log_loss_metrics_are_optional(mnet_config):
-    names = get_train_metrics(log_loss=True).get()[0]
+    names = get_train_metrics(mnet_config, log_loss=True).get()[0]
     assert names[:4] == ['RPNAcc_s32', 'RPNAcc_s32_BG', 'RPNAcc_s32_FG', 'RPNLogLoss_s32']
     assert len(names) == 18
 
@@ -82,3 +82,10 @@ def test_summary_and_training_loss():
     assert summarize_metrics(values, per_stride=True) == 'acc 0.900/0.700 cls 0.250/0.500 box nan/0.125 lmk 1.000'
     assert training_loss(values) == 0.25 + 0.5 + 0.125 + 1.0
     assert math.isnan(training_loss({'RPNAcc_s8': 0.7}))
+
+
+def test_the_configuration_is_required():
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'cfg'"):
+        get_train_metrics()
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'num_anchors'"):
+        RPNL1LossMetric(0, 1)

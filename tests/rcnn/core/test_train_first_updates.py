@@ -9,22 +9,22 @@ import numpy as np
 
 import train
 from rcnn.core.loader import CropLoader
+from rcnn.dataset.synthetic import write_marked_image
 from symbol import get_symbol
-from tests.rcnn.synthetic_faces import synthetic_image
 from tests.shared_data import mnet25_prefix
 
 EXPECTED_LRS = [0.001, 0.001 * 1.5849, 0.001 * 1.5849 ** 2]  # one batch per epoch, steps at 1..5
 WD, MOMENTUM = 0.0005, 0.9
 
 
-def test_first_three_updates_follow_the_original_sgd(mnet_config, tmp_path, monkeypatch):
+def test_first_three_updates_follow_the_original_sgd(mnet_config, tmp_path):
     _, arg_params, aux_params = mx.model.load_checkpoint(mnet25_prefix(), 0)
-    monkeypatch.setitem(mnet_config, 'SCALES', [(256, 256)])
-    sym = get_symbol('mnet', mode='train')
+    mnet_config.SCALES = [(256, 256)]
+    sym = get_symbol('mnet', mode='train', cfg=mnet_config)
     scores = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in mnet_config.RPN_FEAT_STRIDE]
-    loader = CropLoader(scores, [synthetic_image(tmp_path / 'a.png')], batch_size=1, shuffle=False,
-                        num_workers=0, seed=0)
-    fixed = train.fixed_param_names(sym, arg_params)
+    loader = CropLoader(scores, [write_marked_image(tmp_path / 'a.png')], batch_size=1, shuffle=False,
+                        cfg=mnet_config, num_workers=0, seed=0)
+    fixed = train.fixed_param_names(sym, arg_params, mnet_config)
     module = mx.mod.Module(sym, data_names=loader.data_name, label_names=loader.label_name, context=mx.cpu(),
                            fixed_param_names=fixed)
     module.bind(loader.provide_data, loader.provide_label, for_training=True)

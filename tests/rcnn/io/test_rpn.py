@@ -70,12 +70,13 @@ def reference_assign(height, width, gt_boxes, gt_landmarks, force_positive):
     return out
 
 
-def assign(height, width, boxes, landmarks=None, **kwargs):
+def assign(cfg, height, width, boxes, landmarks=None, **kwargs):
     boxes = np.asarray(boxes, np.float32).reshape(-1, 5)
     if landmarks is None:
         landmarks = np.full((len(boxes), 5, 3), -1, np.float32)
     gt = {'gt_boxes': boxes, 'gt_landmarks': np.asarray(landmarks, np.float32)}
-    return assign_anchor_fpn(feat_shapes(height, width), gt, [[height, width, 1.0]], landmark=True, **kwargs)
+    return assign_anchor_fpn(feat_shapes(height, width), gt, [[height, width, 1.0]], landmark=True, cfg=cfg,
+                             **kwargs)
 
 
 def label_at(out, stride, h, w, a, width=64):
@@ -85,7 +86,7 @@ def label_at(out, stride, h, w, a, width=64):
 
 
 def test_layout_shapes_and_dtypes(mnet_config):
-    out = assign(96, 64, [[10, 10, 40, 40, 1]])
+    out = assign(mnet_config, 96, 64, [[10, 10, 40, 40, 1]])
     for s in STRIDES:
         cells = (96 // s) * (64 // s)
         assert out['face_label_stride%d' % s].shape == (1, 2 * cells)
@@ -97,14 +98,15 @@ def test_layout_shapes_and_dtypes(mnet_config):
     np.testing.assert_array_equal(out['face_label'],
                                   np.concatenate([out['face_label_stride%d' % s] for s in STRIDES], 1))
     assert out['face_bbox_target'].shape == (1, 8, sum((96 // s) * (64 // s) for s in STRIDES))
-    no_landmarks = assign_anchor_fpn(feat_shapes(96, 64), {'gt_boxes': np.zeros((0, 5))}, [[96, 64, 1]])
+    no_landmarks = assign_anchor_fpn(feat_shapes(96, 64), {'gt_boxes': np.zeros((0, 5))}, [[96, 64, 1]],
+                                     cfg=mnet_config)
     assert not any('landmark' in k for k in no_landmarks)
 
 
 def test_face_equal_to_an_anchor(mnet_config):
     # stride 8, cell (h=2, w=3), anchor 1 (side 16) is [24, 16, 39, 31]
     landmarks = [[[27.5, 19.5, 1], [35.5, 19.5, 1], [31.5, 23.5, 0], [27.5, 27.5, 1], [35.5, 27.5, 1]]]
-    out = assign(64, 64, [[24, 16, 39, 31, 1]], landmarks)
+    out = assign(mnet_config, 64, 64, [[24, 16, 39, 31, 1]], landmarks)
     assert label_at(out, 8, 2, 3, 1) == 1
     # the side-32 anchor of the same cell: IoU 256 / 1024 = 0.25 < 0.3 -> background
     assert label_at(out, 8, 2, 3, 0) == 0
@@ -126,20 +128,20 @@ def test_face_whose_best_iou_is_below_one_half(mnet_config, monkeypatch, side, b
     # a tiny face centred on the side-16 anchor of stride 8, cell (3, 3): centre (31.5, 31.5)
     lo = 31.5 - (side - 1) / 2.0
     box = [[lo, lo, lo + side - 1, lo + side - 1, 1]]
-    out = assign(64, 64, box)
+    out = assign(mnet_config, 64, 64, box)
     assert (out['face_label'] == 1).sum() == 0
     assert label_at(out, 8, 3, 3, 1) == (0 if best_iou < 0.3 else -1)
     assert out['face_bbox_weight'].sum() == 0
     # the original's RPN_FORCE_POSITIVE (off in its configuration) makes the best anchor positive
     monkeypatch.setattr(mnet_config.TRAIN, 'RPN_FORCE_POSITIVE', True)
-    forced = assign(64, 64, box)
+    forced = assign(mnet_config, 64, 64, box)
     assert (forced['face_label'] == 1).sum() == 1 and label_at(forced, 8, 3, 3, 1) == 1
     assert forced['face_bbox_weight_stride8'][0, 4:8, 3 * 8 + 3].tolist() == [1, 1, 1, 1]
 
 
 def test_faces_at_the_borders(mnet_config, monkeypatch):
     # the corner anchor [0, 0, 15, 15] (stride 8, cell (0, 0), side 16) and a face half outside
-    out = assign(64, 64, [[0, 0, 15, 15, 1], [56, 56, 71, 71, 1]])
+    out = assign(mnet_config, 64, 64, [[0, 0, 15, 15, 1], [56, 56, 71, 71, 1]])
     assert label_at(out, 8, 0, 0, 1) == 1
     # [56, 56, 71, 71] equals the side-16 anchor of cell (7, 7) though it leaves the image:
     # anchors are kept up to ALLOWED_BORDER (9999) pixels outside
@@ -147,7 +149,7 @@ def test_faces_at_the_borders(mnet_config, monkeypatch):
     # with ALLOWED_BORDER 0 every anchor crossing the image edge is ignored, weights 0
     for s in STRIDES:
         monkeypatch.setitem(mnet_config.RPN_ANCHOR_CFG[str(s)], 'ALLOWED_BORDER', 0)
-    strict = assign(64, 64, [[0, 0, 15, 15, 1], [56, 56, 71, 71, 1]])
+    strict = assign(mnet_config, 64, 64, [[0, 0, 15, 15, 1], [56, 56, 71, 71, 1]])
     assert label_at(strict, 8, 0, 0, 1) == 1
     assert label_at(strict, 8, 7, 7, 1) == -1
     assert (strict['face_label_stride32'] == -1).all()  # sides 512 and 256 never fit in 64 px
@@ -156,30 +158,30 @@ def test_faces_at_the_borders(mnet_config, monkeypatch):
 
 
 def test_missing_landmarks_keep_the_box_target(mnet_config):
-    out = assign(64, 64, [[24, 16, 39, 31, 1]], np.full((1, 5, 3), -1))
+    out = assign(mnet_config, 64, 64, [[24, 16, 39, 31, 1]], np.full((1, 5, 3), -1))
     column = 2 * 8 + 3
     assert out['face_bbox_weight_stride8'][0, 4:8, column].tolist() == [1, 1, 1, 1]
     assert out['face_landmark_weight'].sum() == 0
 
 
 def test_ignored_class_and_no_faces(mnet_config):
-    ignored = assign(64, 64, [[24, 16, 39, 31, -1]])
+    ignored = assign(mnet_config, 64, 64, [[24, 16, 39, 31, -1]])
     assert (ignored['face_label'] == 0).all()  # the -1 face counts as absent: every anchor background
-    empty = assign(64, 64, np.zeros((0, 5)))
+    empty = assign(mnet_config, 64, 64, np.zeros((0, 5)))
     for name, value in empty.items():
         assert (value == 0).all(), name
     empty_gt = {'gt_boxes': np.zeros((0, 5)), 'gt_landmarks': np.zeros((0, 5, 3))}
-    none_ok = assign_anchor_fpn(feat_shapes(64, 64), empty_gt, [[64, 64, 1]], landmark=True)
+    none_ok = assign_anchor_fpn(feat_shapes(64, 64), empty_gt, [[64, 64, 1]], landmark=True, cfg=mnet_config)
     assert (none_ok['face_label'] == 0).all()
 
 
 def test_select_stride(mnet_config):
     box = [[24, 16, 39, 31, 1]]
-    full = assign(64, 64, box)
-    only8 = assign(64, 64, box, select_stride=8)
+    full = assign(mnet_config, 64, 64, box)
+    only8 = assign(mnet_config, 64, 64, box, select_stride=8)
     np.testing.assert_array_equal(only8['face_label_stride8'], full['face_label_stride8'])
     assert (only8['face_label_stride32'] == -1).all() and (only8['face_label_stride16'] == -1).all()
-    only32 = assign(64, 64, box, select_stride=32)
+    only32 = assign(mnet_config, 64, 64, box, select_stride=32)
     assert (only32['face_label_stride8'] == -1).all()
 
 
@@ -187,7 +189,7 @@ def test_subsampling_without_ohem(mnet_config, monkeypatch):
     monkeypatch.setattr(mnet_config.TRAIN, 'RPN_ENABLE_OHEM', 0)
     monkeypatch.setattr(mnet_config.TRAIN, 'RPN_BATCH_SIZE', 16)
     boxes = [[x, y, x + 15, y + 15, 1] for x in range(0, 128, 16) for y in range(0, 64, 16)]
-    out = assign(64, 128, boxes, rng=np.random.default_rng(0))
+    out = assign(mnet_config, 64, 128, boxes, rng=np.random.default_rng(0))
     labels = out['face_label']
     assert (labels == 1).sum() == 4  # RPN_FG_FRACTION 0.25 of 16
     assert (labels == 0).sum() == 12
@@ -214,7 +216,7 @@ def test_random_cases_against_per_anchor_loop(mnet_config, monkeypatch, rng, for
         boxes = np.round(boxes).astype(np.float32)  # integer ties exercise the tie rule
         landmarks = np.concatenate([rng.uniform(0, 100, (n, 5, 2)), np.ones((n, 5, 1))], 2).astype(np.float32)
         landmarks[rng.random(n) < 0.3] = -1
-        got = assign(height, width, boxes, landmarks)
+        got = assign(mnet_config, height, width, boxes, landmarks)
         want = reference_assign(height, width, boxes, landmarks, force_positive)
         for key, value in want.items():
             np.testing.assert_allclose(got[key], value, rtol=1e-5, atol=1e-5, err_msg='%s case %d' % (key, case))
@@ -225,17 +227,17 @@ def test_random_cases_against_per_anchor_loop(mnet_config, monkeypatch, rng, for
 
 def test_aa_object_matches_function(mnet_config):
     gt = {'gt_boxes': np.array([[10, 12, 40, 44, 1]], np.float32), 'gt_landmarks': np.ones((1, 5, 3), np.float32)}
-    a = AA(feat_shapes(64, 96)).assign_anchor_fpn(gt, [[64, 96, 1]], landmark=True)
-    b = assign_anchor_fpn(feat_shapes(64, 96), gt, [[64, 96, 1]], landmark=True)
+    a = AA(feat_shapes(64, 96), cfg=mnet_config).assign_anchor_fpn(gt, [[64, 96, 1]], landmark=True)
+    b = assign_anchor_fpn(feat_shapes(64, 96), gt, [[64, 96, 1]], landmark=True, cfg=mnet_config)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def test_bbox_and_landmark_stds(mnet_config, monkeypatch):
     box = [[20, 16, 43, 35, 1]]
-    plain = assign(64, 64, box, np.full((1, 5, 3), 10.0))
+    plain = assign(mnet_config, 64, 64, box, np.full((1, 5, 3), 10.0))
     monkeypatch.setattr(mnet_config.TRAIN, 'BBOX_STDS', (0.1, 0.2, 0.5, 0.25))
     monkeypatch.setattr(mnet_config.TRAIN, 'LANDMARK_STD', 0.2)
-    scaled = assign(64, 64, box, np.full((1, 5, 3), 10.0))
+    scaled = assign(mnet_config, 64, 64, box, np.full((1, 5, 3), 10.0))
     stds = np.tile([0.1, 0.2, 0.5, 0.25], 2)[None, :, None]
     np.testing.assert_allclose(scaled['face_bbox_target_stride8'], plain['face_bbox_target_stride8'] / stds, rtol=1e-5)
     np.testing.assert_allclose(scaled['face_landmark_target'], plain['face_landmark_target'] / 0.2, rtol=1e-5)

@@ -34,14 +34,14 @@ def val_roidb():
     return roidb
 
 
-def own_landmarks(outputs, targets, gt_boxes, strides):
+def own_landmarks(outputs, targets, gt_boxes, cfg):
     """(N, 5, 3) landmarks the model predicts for each face at its most confident positive anchor."""
     best_score = np.full(len(gt_boxes), -1.0)
     points = np.full((len(gt_boxes), 5, 3), -1, np.float32)
-    for i, stride in enumerate(strides):
+    for i, stride in enumerate(cfg.RPN_FEAT_STRIDE):
         prob, deltas = outputs[3 * i][0], outputs[3 * i + 2][0]
         height, width = prob.shape[1:]
-        anchors = stride_anchors(stride, height, width)  # order (h, w, a)
+        anchors = stride_anchors(stride, height, width, cfg)  # order (h, w, a)
         fg = prob[A:].transpose(1, 2, 0).reshape(-1)
         deltas = deltas.reshape(A, 10, height, width).transpose(2, 3, 0, 1).reshape(-1, 5, 2)
         labels = targets['face_label_stride%d' % stride][0].reshape(A, height, width).transpose(1, 2, 0).reshape(-1)
@@ -64,13 +64,13 @@ def test_released_model_agrees_with_our_targets(mnet_config, released_mnet):
     box_l1, landmark_l1 = [], []
     rng = np.random.default_rng(0)
     for roi in val_roidb():
-        data, labels = get_crop_batch([roi], rng)
+        data, labels = get_crop_batch([roi], rng, cfg=mnet_config)
         released_mnet.forward(mx.io.DataBatch([mx.nd.array(data[0]['data'])]), is_train=False)
         outputs = [o.asnumpy() for o in released_mnet.get_outputs()]
         gt = labels[0]
-        targets = assign_anchor_fpn(feat, gt, data[0]['im_info'], landmark=True)
-        gt['gt_landmarks'] = own_landmarks(outputs, targets, gt['gt_boxes'], strides)
-        targets = assign_anchor_fpn(feat, gt, data[0]['im_info'], landmark=True)
+        targets = assign_anchor_fpn(feat, gt, data[0]['im_info'], landmark=True, cfg=mnet_config)
+        gt['gt_landmarks'] = own_landmarks(outputs, targets, gt['gt_boxes'], mnet_config)
+        targets = assign_anchor_fpn(feat, gt, data[0]['im_info'], landmark=True, cfg=mnet_config)
         for i, stride in enumerate(strides):
             prob, box, points = (o[0] for o in outputs[3 * i:3 * i + 3])
             label = targets['face_label_stride%d' % stride][0]

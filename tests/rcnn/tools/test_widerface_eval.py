@@ -1,5 +1,8 @@
-"""WIDER FACE evaluator: the official tool's own PR files, hand-built cases, loop references."""
+"""WIDER FACE evaluator: the official tool's own PR files, hand-built cases, loop references, the
+command line's bad-input table and the two ways of scoring a subset."""
+import contextlib
 import decimal
+import io
 import os
 
 import numpy as np
@@ -7,7 +10,8 @@ import pytest
 import scipy.io
 
 from rcnn.tools import widerface_eval as we
-from tests.shared_data import shared_path
+from tests.cli_cases import assert_one_error, assert_success, run_command, run_in_process
+from tests.shared_data import shared_path, widerface_val_images
 
 CHARRIN = ('reference_outputs', 'charrin_retinaface_cpp')
 # The official MATLAB tool's APs (from its own PR files) and the Python port's, in percent.
@@ -296,25 +300,32 @@ def small_set(tmp_path):
     return str(gt_dir), str(pred_dir)
 
 
-def test_mat_loader_and_missing_file_report(small_set, capsys, caplog):
+def test_mat_loader_and_the_two_ways_of_scoring_a_subset(small_set, capsys):
     gt_dir, pred_dir = small_set
     gt = we.load_ground_truth(gt_dir)
     assert gt.keys == ['0--Parade/a', '0--Parade/b', '1--Handshaking/c']
     assert [k.tolist() for k in gt.settings['hard']] == [[0, 1], [0], [0]]
-    we.main(['--pred', pred_dir, '--gt', gt_dir, '--protocol', 'python'])
-    out, _ = capsys.readouterr()
-    assert '1 of 3 prediction files are missing' in caplog.text
-    assert os.path.join('0--Parade', 'b.txt') in caplog.text
-    assert 'easy    68.7500' in out   # recall 1/4, 1/2 at precision 1, then 3/4 at 3/4
-    with pytest.raises(SystemExit, match='missing'):
-        we.main(['--pred', pred_dir, '--gt', gt_dir, '--strict'])
+    expected = {
+        # recall 1/4, 1/2 at precision 1, then 3/4 at 3/4
+        '--allow-missing': ('on all 3 ground-truth images (1 without a prediction file in %s, '
+                            'counted as images without detections):' % pred_dir, 'easy     68.75%'),
+        # b's face left out: recall 1/3, 2/3 at precision 1, then 3/3 at 3/4
+        '--only-predicted': ('on the 2 images with a prediction file in %s (1 of the 3 ground-truth '
+                             'images have none and are left out):' % pred_dir, 'easy     91.67%'),
+    }
+    for option, (scope, easy) in expected.items():
+        outcome = run_in_process(we.main, ['--pred', pred_dir, '--gt', gt_dir, '--protocol', 'python',
+                                           option], capsys)
+        assert_success(outcome)
+        lines = outcome[1].splitlines()
+        assert lines[:2] == ['WIDER FACE AP (python protocol) ' + scope, easy]
 
 
 def test_command_line_writes_plot_and_curves(small_set, tmp_path, capsys):
     gt_dir, pred_dir = small_set
     png, npz, table = tmp_path / 'pr.png', tmp_path / 'pr.npz', tmp_path / 'pr.csv'
-    we.main(['--pred', pred_dir, '--gt', gt_dir, '--plot', str(png), '--curves', str(npz)])
-    we.main(['--pred', pred_dir, '--gt', gt_dir, '--curves', str(table)])
+    we.main(['--pred', pred_dir, '--gt', gt_dir, '--plot', str(png), '--curves', str(npz), '--allow-missing'])
+    we.main(['--pred', pred_dir, '--gt', gt_dir, '--curves', str(table), '--allow-missing'])
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     saved = np.load(npz)
     assert saved['thresholds'][0] == 0.999 and saved['thresholds'][-1] == 0
@@ -353,7 +364,7 @@ def test_label_txt_ground_truth(tmp_path):
     assert we.evaluate_label_txt(predictions, str(label)) == {'all': pytest.approx(2 / 3)}
     bad = tmp_path / 'bad.txt'
     bad.write_text('# e/a.jpg\n10 10 x 20\n')
-    with pytest.raises(we.PredictionFormatError, match='bad.txt:2:'):
+    with pytest.raises(we.GroundTruthError, match='bad.txt:2:'):
         we.load_label_txt(str(bad))
 
 
@@ -362,3 +373,98 @@ def test_val_label_txt_equals_mat_boxes(val_gt):
     boxes = dict(zip(labels.keys, labels.boxes))
     assert sorted(boxes) == sorted(val_gt.keys)
     assert all(np.array_equal(boxes[k], b) for k, b in zip(val_gt.keys, val_gt.boxes))
+
+
+# ---------------------------------------------------------------- bad input, one line each
+
+@pytest.fixture
+def bad_inputs(small_set, tmp_path):
+    """Paths for the table: the small set plus broken ground truth and prediction files."""
+    gt_dir, pred_dir = small_set
+    corrupt = tmp_path / 'corrupt_gt'
+    corrupt.mkdir()
+    (corrupt / 'wider_face_val.mat').write_bytes(b'MATLAB 5.0 MAT-file' + b'\0' * 20)
+    wrong = tmp_path / 'wrong_gt'
+    wrong.mkdir()
+    scipy.io.savemat(str(wrong / 'wider_face_val.mat'), {'something_else': np.zeros(3)})
+    malformed = tmp_path / 'malformed'
+    write_prediction(str(malformed), '0--Parade/a', [FACE_A + [1.0]], count=2)
+    write_prediction(str(malformed), '0--Parade/b', [FACE_A + [1.0]])
+    write_prediction(str(malformed), '1--Handshaking/c', [FACE_B + [0.7]])
+    (tmp_path / 'bad_label.txt').write_text('# 0--Parade/a.jpg\n10 10 x 20\n')
+    return dict(gt=gt_dir, pred=pred_dir, corrupt=corrupt, wrong=wrong, malformed=malformed,
+                tmp=tmp_path)
+
+
+# (argv, exit status, strings the one error line must name)
+BAD_INPUTS = [
+    (['--pred', '{pred}', '--gt', '{gt}'], 1, ['1 of 3 ground-truth images have no prediction file',
+                                               '0--Parade/b.txt', '--only-predicted', '--allow-missing']),
+    (['--pred', '{tmp}/none', '--gt', '{gt}'], 1, ['prediction folder not found', '{tmp}/none']),
+    (['--pred', '{tmp}', '--gt', '{gt}'], 1, ['none of the 3 ground-truth images', '{tmp}']),
+    (['--pred', '{pred}', '--gt', '{tmp}/nogt'], 1, ['--gt {tmp}/nogt']),
+    (['--pred', '{pred}', '--gt', '{tmp}'], 1, ['{tmp}/wider_face_val.mat', 'not found']),
+    (['--pred', '{pred}', '--gt', '{corrupt}'], 1, ['{corrupt}/wider_face_val.mat', 'not a readable']),
+    (['--pred', '{pred}', '--gt', '{wrong}'], 1, ['{wrong}/wider_face_val.mat', 'layout']),
+    (['--pred', '{malformed}', '--gt', '{gt}'], 1, ['{malformed}/0--Parade/a.txt:2:']),
+    (['--pred', '{pred}', '--gt', '{tmp}/bad_label.txt'], 1, ['{tmp}/bad_label.txt:2:']),
+    (['--pred', '{pred}', '--gt', '{gt}', '--only-predicted', '--allow-missing'], 2,
+     ['--allow-missing', '--only-predicted']),
+    (['--pred', '{pred}', '--gt', '{gt}', '--protocol', 'matlab'], 2, ['--protocol', 'matlab']),
+    (['--pred', '{pred}'], 2, ['--gt']),
+    (['--pred', '{pred}', '--gt', '{gt}', '--allow-missing', '--plot', '{tmp}/no/pr.png'], 1,
+     ['{tmp}/no/pr.png']),
+    (['--pred', '{pred}', '--gt', '{gt}', '--allow-missing', '--curves', '{tmp}/no/pr.csv'], 1,
+     ['{tmp}/no/pr.csv']),
+]
+
+
+@pytest.mark.parametrize('argv, status, names', BAD_INPUTS,
+                         ids=[' '.join(argv) for argv, _, _ in BAD_INPUTS])
+def test_bad_input_gives_one_error_line(argv, status, names, bad_inputs, capsys):
+    outcome = run_in_process(we.main, [a.format(**bad_inputs) for a in argv], capsys)
+    assert_one_error(outcome, status, *[n.format(**bad_inputs) for n in names])
+    assert outcome[1] == '' and outcome[2].count('\n') == 1
+
+
+@pytest.fixture(scope='module')
+def five_reference_files(tmp_path_factory):
+    """The original's mnet.25 files of the 5 val images we have, alone in a folder."""
+    folder = tmp_path_factory.mktemp('five')
+    reference = shared_path(*CHARRIN, 'mnet.25', 'python_detect')
+    for name, _ in widerface_val_images():
+        key = name[:-4] + '.txt'
+        os.makedirs(folder / os.path.dirname(key), exist_ok=True)
+        (folder / key).write_bytes(open(os.path.join(reference, key), 'rb').read())
+    return str(folder)
+
+
+def test_five_image_subset_on_the_real_command_line(five_reference_files, val_gt):
+    gt_dir = shared_path('annotations', 'widerface_eval_gt')
+    outcome = run_command('rcnn.tools.widerface_eval', '--pred', five_reference_files, '--gt', gt_dir)
+    assert_one_error(outcome, 1, '3221 of 3226 ground-truth images have no prediction file',
+                     '--only-predicted')
+    assert outcome[2].count('\n') == 1  # one line, not a list of the 3221 files
+    outcome = run_command('rcnn.tools.widerface_eval', '--pred', five_reference_files, '--gt', gt_dir,
+                          '--only-predicted')
+    assert_success(outcome)
+    rows = [val_gt.keys.index(name[:-4]) for name, _ in widerface_val_images()]
+    subset = we.GroundTruth([val_gt.keys[i] for i in rows], [val_gt.boxes[i] for i in rows],
+                            {s: [keep[i] for i in rows] for s, keep in val_gt.settings.items()})
+    aps = we.evaluate(five_reference_files, subset)
+    assert outcome[1].splitlines()[1:] == ['%-7s %6.2f%%' % (s, 100 * ap) for s, ap in aps.items()]
+    assert 'on the 5 images with a prediction file' in outcome[1]
+    # scoring all of val instead, the 3221 missing images count as misses: much lower AP
+    outcome = run_in_process_free(we.main, ['--pred', five_reference_files, '--gt', gt_dir,
+                                            '--allow-missing'])
+    assert 'on all 3226 ground-truth images (3221 without a prediction file' in outcome
+    whole = [float(line.split()[1][:-1]) for line in outcome.splitlines()[1:]]
+    assert all(w < 100 * ap / 10 for w, ap in zip(whole, aps.values()))
+
+
+def run_in_process_free(main, argv):
+    """What ``main(argv)`` prints on stdout (where capsys is not at hand)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(argv) == 0
+    return printed.getvalue()

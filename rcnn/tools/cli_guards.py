@@ -1,0 +1,85 @@
+"""Guards of the command-line front ends (test.py, test_widerface.py, tools/export_onnx.py, the
+evaluator), and how their one-line errors name a few of many items (:func:`first_few`).
+
+Never write over an input: :func:`refuse_overwriting_inputs` compares resolved paths (and, for
+files that exist, the files themselves, so links and hard links count) before any work.
+
+A pixel budget for very large inputs: time and memory of one forward grow with the pixels the
+network sees (an 8000x8000 image at scale 1, 64 megapixels, takes about 30 s and 5 GB with
+mnet.25 on a 2-core CPU; R50 needs several times that). Rather than run out of memory, or
+silently downscale (which changes the detections), the command-line front ends refuse an image
+whose largest network input would pass ``--max-megapixels`` (default 16, i.e. 4000x4000) and say
+what to change; ``--max-megapixels 0`` removes the limit. The library (``RetinaFace.detect``) has no such limit.
+"""
+import os
+
+from ..utils.cli import UserError, number
+
+DEFAULT_MAX_MEGAPIXELS = 16.0
+#: How many of a list of failed or missing items one error line names.
+NAMED = 3
+
+
+class ImageTooLargeError(UserError):
+    """An image whose network input would pass the pixel budget; the message names the image,
+    its size, the scale and the options that change the outcome."""
+
+
+def add_max_megapixels_option(parser):
+    """Add ``--max-megapixels`` (a float >= 0, 0 = no limit) to an argparse parser."""
+    parser.add_argument('--max-megapixels', type=number(0), default=DEFAULT_MAX_MEGAPIXELS,
+                        metavar='MP',
+                        help='refuse an image whose network input passes MP megapixels, as a '
+                             'guard against running out of memory; 0: no limit (default %(default)s)')
+
+
+def check_network_input(name, image_shape, scales, max_megapixels, scale_options):
+    """Raise :class:`ImageTooLargeError` when the largest network input passes the budget.
+
+    :param name: the image's path, named in the message
+    :param image_shape: (H, W, ...) of the decoded image, in pixels
+    :param scales: the resize factors detection will run at (the largest one counts)
+    :param max_megapixels: the budget in millions of pixels; 0 or None: no limit
+    :param scale_options: the options that set the scale, named in the message (e.g.
+        ``'--target-size / --max-size'``)
+    """
+    if not max_megapixels:
+        return
+    height, width = image_shape[:2]
+    scale = max(scales)
+    input_height, input_width = int(round(height * scale)), int(round(width * scale))
+    megapixels = input_height * input_width / 1e6
+    if megapixels > max_megapixels:
+        raise ImageTooLargeError(
+            '%s: %dx%d pixels at scale %.3g give the network a %dx%d input (%.1f megapixels), over '
+            'the limit of %g megapixels; lower the scale (%s) or raise --max-megapixels (0: no '
+            'limit)' % (name, width, height, scale, input_width, input_height, megapixels,
+                        max_megapixels, scale_options))
+
+
+def same_file(path, other):
+    """Whether two paths name the same file (resolved links, or one file under two names)."""
+    if os.path.realpath(path) == os.path.realpath(other):
+        return True
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def refuse_overwriting_inputs(inputs, outputs, option):
+    """UserError when any of the ``outputs`` paths names one of the ``inputs`` files.
+
+    :param option: the command-line option that chose the outputs, named in the message
+    """
+    for output in outputs:
+        for path in inputs:
+            if same_file(output, path):
+                raise UserError('%s %s would overwrite the input %s: choose another %s'
+                                % (option, output, path, option))
+
+
+def first_few(items, count=NAMED):
+    """``'a, b, c, ...'``: the first ``count`` items, for a one-line summary of a long list."""
+    items = [str(item) for item in items]
+    return ', '.join(items[:count]) + (', ...' if len(items) > count else '')
