@@ -27,6 +27,7 @@ import time
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from rcnn.utils import cli
 from rcnn.utils.cli import UserError
@@ -229,6 +230,27 @@ def detect_images(detector, images, settings):
     """[(faces (N, 5), landmarks (N, 5, 2) or None)] of each image, as ``detector.detect`` gives."""
     return [detector.detect(img, settings.threshold, image_scales(settings, img.shape), settings.flip)
             for img in images]
+
+
+def batch_records(detector, settings, batch, on_image=None):
+    """The records of a batch of decoded inputs, in order.
+
+    :param batch: (key, image or None, error or None) per input, as :func:`decode` gives
+    :param on_image: called as ``on_image(key, image, faces, landmarks)`` for each decoded image
+    """
+    decoded = [img for _, img, _ in batch if img is not None]
+    detections = iter(detect_images(detector, decoded, settings))
+    records = []
+    for key, img, error in batch:
+        if error is not None:
+            log.warning('skipped: %s', error)
+            records.append(error_record(key, error))
+            continue
+        faces, landmarks = next(detections)
+        if on_image is not None:
+            on_image(key, img, faces, landmarks)
+        records.append(detection_record(key, img.shape, faces, landmarks))
+    return records
 
 
 # ---------------------------------------------------------------------------------------- records
@@ -466,8 +488,11 @@ def run_pipeline(items, detector, settings, out_dir, workers=1, draw=False, crop
     results = JsonLinesResults(os.path.join(out_dir, RESULTS_NAME))
     todo = [item for item in items if item.key not in results.done]
     faces_before, errors_before = results.faces, results.errors
+
+    def extras(key, img, faces, landmarks):
+        _write_extras(out_dir, key, img, faces, landmarks, draw, crop_size)
+
     decoder = Decoder(todo, workers, ahead=2 * settings.batch_size)
-    from tqdm import tqdm
     bar = tqdm(total=len(todo), unit='img', desc='detecting', disable=not progress or None)
     start = time.perf_counter()
     try:
@@ -475,18 +500,7 @@ def run_pipeline(items, detector, settings, out_dir, workers=1, draw=False, crop
             batch = decoder.next_batch(settings.batch_size)
             if not batch:
                 break
-            decoded = [(key, img) for key, img, _ in batch if img is not None]
-            detections = dict(zip((key for key, _ in decoded),
-                                  detect_images(detector, [img for _, img in decoded], settings)))
-            records = []
-            for key, img, error in batch:
-                if error is not None:
-                    log.warning('skipped: %s', error)
-                    records.append(error_record(key, error))
-                    continue
-                faces, landmarks = detections[key]
-                _write_extras(out_dir, key, img, faces, landmarks, draw, crop_size)
-                records.append(detection_record(key, img.shape, faces, landmarks))
+            records = batch_records(detector, settings, batch, on_image=extras)
             results.append(records)
             bar.update(len(batch))
             bar.set_postfix(faces=results.faces - faces_before, bad=results.errors - errors_before,
