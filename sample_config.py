@@ -11,22 +11,16 @@ import copy
 import numpy as np
 from easydict import EasyDict as edict
 
-
-def _anchor_cfg(scales_by_stride, ratios=(1.0,)):
-    """RPN_ANCHOR_CFG: {'<stride>': {'SCALES', 'BASE_SIZE', 'RATIOS', 'ALLOWED_BORDER'}}."""
-    return {str(stride): {'SCALES': scales, 'BASE_SIZE': 16, 'RATIOS': ratios, 'ALLOWED_BORDER': 9999}
-            for stride, scales in scales_by_stride.items()}
+from rcnn.processing.presets import anchor_config
 
 
-# The anchors the released RetinaFace models use: 2 square anchors per cell and stride.
-RAC_SSH = _anchor_cfg({32: (32, 16), 16: (8, 4), 8: (2, 1)})
-# As RAC_SSH with a second aspect ratio (h / w = 1.5).
-RAC_SSH2 = _anchor_cfg({32: (32, 16), 16: (8, 4), 8: (2, 1)}, ratios=(1.0, 1.5))
-# As RAC_SSH2 with a stride-4 level.
-RAC_SSH3 = _anchor_cfg({32: (32, 16), 16: (8, 4), 8: (2, 1), 4: (2, 1)}, ratios=(1.0, 1.5))
-# RetinaNet-style anchors: strides 4..64, 3 octave scales each (2^(k/3), continuing across levels).
-RAC_RETINA = _anchor_cfg({stride: tuple(2.0 ** ((3 * level + k) / 3.0) for k in range(3))
-                          for level, stride in enumerate((4, 8, 16, 32, 64))})
+# Anchor settings (RPN_ANCHOR_CFG: {'<stride>': {'SCALES', 'BASE_SIZE', 'RATIOS', 'ALLOWED_BORDER'}})
+# of the detector presets in rcnn/processing/presets.py, the one table of anchors and pixel
+# normalisation that training and the detector share.
+RAC_SSH = anchor_config('net3')  # the released models: 2 square anchors per cell and stride 32/16/8
+RAC_SSH2 = anchor_config('net3a')  # as RAC_SSH with a second aspect ratio (h / w = 1.5)
+RAC_SSH3 = anchor_config('net4a')  # as RAC_SSH2 with a stride-4 level
+RAC_RETINA = anchor_config('net5')  # RetinaNet-style: strides 4..64, 3 octave scales each
 
 config = edict()
 
@@ -44,6 +38,7 @@ config.ORIGIN_SCALE = False  # train at the image's own size instead of SCALES
 
 # --- anchors ---
 config.RPN_ANCHOR_CFG = RAC_SSH  # anchors per stride; see RAC_* above
+config.DETECTOR_PRESET = 'ssh'  # detector preset with these anchors and pixel normalisation (rcnn/processing/presets.py); recorded in checkpoints
 config.DENSE_ANCHOR = False  # also place every anchor shifted by stride / 2
 
 # --- network ---
@@ -126,6 +121,7 @@ network.mnet.CONTEXT_FILTER_RATIO = 1  # SSH context ratio
 network.mnet.PIXEL_MEANS = np.array([0.0, 0.0, 0.0])  # the released mnet takes raw RGB pixels
 network.mnet.PIXEL_STDS = np.array([1.0, 1.0, 1.0])  # no per-channel scaling
 network.mnet.PIXEL_SCALE = 1.0  # no global scaling
+network.mnet.DETECTOR_PRESET = 'net3'  # RAC_SSH anchors, raw pixels
 network.mnet.max_feat_channel = 8888  # no cap on backbone channels
 network.mnet.COLOR_MODE = 1  # brightness jitter only
 network.mnet.USE_CROP = True  # Crop before the FPN additions
@@ -141,6 +137,7 @@ network.resnet.lr = 0.001  # base learning rate
 network.resnet.PIXEL_MEANS = np.array([0.0, 0.0, 0.0])  # the model-zoo ResNet normalises in bn_data
 network.resnet.PIXEL_STDS = np.array([1.0, 1.0, 1.0])  # no per-channel scaling
 network.resnet.PIXEL_SCALE = 1.0  # no global scaling
+network.resnet.DETECTOR_PRESET = 'net3'  # RAC_SSH anchors, raw pixels
 network.resnet.FIXED_PARAMS = ['^stage1', '^.*upsampling']  # frozen when LAYER_FIX is on
 network.resnet.BATCH_IMAGES = 8  # images per device and batch
 network.resnet.HEAD_FILTER_NUM = 256  # FPN / SSH channels

@@ -167,7 +167,7 @@ def train_net(args, callbacks=()):
     trainer = Trainer(sym, test_sym, train_data.provide_data, train_data.provide_label, ctx, kv,
                       fixed_param_names=fixed_param_names(sym, arg_params), prefix=args.prefix, is_writer=rank == 0)
     trainer.epoch, trainer.step = begin_epoch, step
-    trainer.extra_meta = {'network': args.network, 'dataset': args.dataset, 'args': vars(args)}
+    trainer.extra_meta = {'network': args.network, 'dataset': args.dataset, 'detector_preset': config.DETECTOR_PRESET, 'args': vars(args)}
     trainer.init(arg_params, aux_params, optimizer, states_file)
     log.info('%d images, %d batches of %d per epoch; lr %g, steps at epochs %s (iterations %s)',
              len(roidb), iters_per_epoch, batch_size, args.lr, step_epochs, scheduler.step_iters)

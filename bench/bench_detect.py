@@ -107,7 +107,8 @@ def onnx_detector(mxnet_detector, img, folder, dynamic):
     from retinaface_onnx import RetinaFaceONNX
     path = os.path.join(folder, 'model.onnx')
     height, width = img.shape[:2]
-    export_onnx(mxnet_detector._symbol, *mxnet_detector._params, path, (1, 3, height, width), dynamic)
+    export_onnx(mxnet_detector.symbol, mxnet_detector.arg_params, mxnet_detector.aux_params, path,
+                (1, 3, height, width), dynamic)
     threads = int(os.environ.get('OMP_NUM_THREADS', 0))  # MXNet's thread count, given to both
     return RetinaFaceONNX(path, network=mxnet_detector.network, nms=mxnet_detector.nms_threshold,
                           threads=threads)

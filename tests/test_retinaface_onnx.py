@@ -27,7 +27,7 @@ def mxnet_detector():
 @pytest.fixture(scope='module')
 def onnx_path(mxnet_detector, tmp_path_factory):
     path = str(tmp_path_factory.mktemp('onnx') / 'mnet.25.onnx')
-    export_onnx(mxnet_detector._symbol, *mxnet_detector._params, path, dynamic=True)
+    export_onnx(mxnet_detector.symbol, mxnet_detector.arg_params, mxnet_detector.aux_params, path, dynamic=True)
     return path
 
 
@@ -71,7 +71,7 @@ def test_flip_and_scales_equal_the_mxnet_detector(mxnet_detector, onnx_detector)
 
 def test_fixed_size_model_takes_its_size_and_names_the_fix_for_others(mxnet_detector, tmp_path):
     path = str(tmp_path / 'mnet.25-480x640.onnx')
-    export_onnx(mxnet_detector._symbol, *mxnet_detector._params, path, input_shape=(1, 3, 480, 640))
+    export_onnx(mxnet_detector.symbol, mxnet_detector.arg_params, mxnet_detector.aux_params, path, input_shape=(1, 3, 480, 640))
     detector = RetinaFaceONNX(path)
     img = cv2.resize(cv2.imread(widerface_val_images()[1][1]), (640, 480))
     assert_same_detections(mxnet_detector.detect(img, 0.5), detector.detect(img, 0.5), '640x480')
@@ -95,7 +95,7 @@ def test_random_weight_r50_detections_equal_the_mxnet_detector(tmp_path):
     module.save_checkpoint(prefix, 0)
     mxnet_detector = RetinaFace(prefix, 0, ctx_id=-1, network='net3')
     path = prefix + '.onnx'
-    export_onnx(mxnet_detector._symbol, *mxnet_detector._params, path, input_shape=(1, 3, 256, 256),
+    export_onnx(mxnet_detector.symbol, mxnet_detector.arg_params, mxnet_detector.aux_params, path, input_shape=(1, 3, 256, 256),
                 dynamic=True)
     onnx_detector = RetinaFaceONNX(path, network='net3')
     img = cv2.resize(cv2.imread(widerface_val_images()[0][1]), (256, 192))

@@ -57,7 +57,7 @@ def main(argv=None):
 
     output = args.output or args.prefix + '.onnx'
     detector = RetinaFace(args.prefix, args.epoch, ctx_id=-1, network=args.network)
-    symbol, (arg_params, aux_params) = detector._symbol, detector._params
+    symbol, arg_params, aux_params = detector.symbol, detector.arg_params, detector.aux_params
     changes = export_onnx(symbol, arg_params, aux_params, output, (1, 3) + args.size, args.dynamic)
     print('wrote %s (%s), onnx.checker passed' % (output, 'dynamic HxW' if args.dynamic
                                                    else 'input 1x3x%dx%d' % args.size))

@@ -8,15 +8,14 @@ checkpoints by is the mean over the settings.
 """
 import logging
 import os
-import shutil
-import tempfile
 import time
 
 import numpy as np
 from tqdm import tqdm
 
+from ..processing import presets
 from ..tools.widerface_eval import evaluate, image_key, load_ground_truth, load_label_txt
-from ..utils.checkpoint import save_checkpoint
+from ..utils.image_file import read_image_file
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +39,34 @@ def list_images(val_path):
 
 
 def detector_preset(cfg):
-    """The :mod:`retinaface` network preset whose anchors and pixel normalisation are those of the
-    training configuration ``cfg`` (``RPN_ANCHOR_CFG``, ``PIXEL_MEANS``, ``PIXEL_STDS``)."""
-    from .detector import NETWORKS, anchor_config
+    """The detector preset of a training configuration: ``cfg.DETECTOR_PRESET``, which training
+    also records in the checkpoint meta (``rcnn.processing.presets.META_KEY``).
+
+    The preset must describe the configuration's anchors (``RPN_ANCHOR_CFG``) and pixel
+    normalisation (``PIXEL_MEANS``, ``PIXEL_STDS``, ``PIXEL_SCALE``, all listed B, G, R) exactly,
+    else the validation AP would measure another detector: ValueError saying what differs.
+    """
+    name = getattr(cfg, 'DETECTOR_PRESET', None)
+    if name is None:
+        raise ValueError('the configuration has no DETECTOR_PRESET: add config.DETECTOR_PRESET = '
+                         "'net3' (the released models' preset; see sample_config.py) to config.py")
+    preset = presets.detector_preset(name)
 
     def anchors(anchor_cfg):
-        return {int(s): (tuple(float(v) for v in a['SCALES']), tuple(float(v) for v in a['RATIOS']))
-                for s, a in anchor_cfg.items()}
+        return {int(stride): (tuple(a['SCALES']), tuple(a['RATIOS']), a['BASE_SIZE'])
+                for stride, a in anchor_cfg.items()}
 
-    want = anchors(cfg.RPN_ANCHOR_CFG)
-    means = np.asarray(cfg.PIXEL_MEANS, np.float64)[::-1]  # RGB in the config, BGR in the presets
-    stds = np.asarray(cfg.PIXEL_STDS, np.float64)[::-1]
-    for name, (_, _, preset_means, preset_stds) in NETWORKS.items():
-        if (anchors(anchor_config(name)) == want and cfg.PIXEL_SCALE == 1.0
-                and np.allclose(means, preset_means or 0.0, atol=1e-3)
-                and np.allclose(stds, preset_stds or 1.0, atol=1e-3)):
-            return name
-    raise ValueError('no detector preset in retinaface.NETWORKS has the anchors %s and pixel means %s / stds %s '
-                     'of this configuration; validation needs one' % (want, cfg.PIXEL_MEANS, cfg.PIXEL_STDS))
+    differences = []
+    if anchors(cfg.RPN_ANCHOR_CFG) != anchors(presets.anchor_config(name)):
+        differences.append('anchors %s' % anchors(cfg.RPN_ANCHOR_CFG))
+    if (list(cfg.PIXEL_MEANS) != list(preset.pixel_means) or list(cfg.PIXEL_STDS) != list(preset.pixel_stds)
+            or cfg.PIXEL_SCALE != 1.0):
+        differences.append('pixel means %s / stds %s / scale %s'
+                           % (list(cfg.PIXEL_MEANS), list(cfg.PIXEL_STDS), cfg.PIXEL_SCALE))
+    if differences:
+        raise ValueError('DETECTOR_PRESET %r does not describe this configuration: its %s differ '
+                         'from the preset (see rcnn/processing/presets.py)' % (name, ' and '.join(differences)))
+    return name
 
 
 class Validator:
@@ -89,18 +98,13 @@ class Validator:
 
         :param symbol: the clean test graph; ``arg_params`` / ``aux_params``: {name: NDArray}
         """
-        from rcnn.core.detector import RetinaFace, read_image
+        from .detector import RetinaFace
 
-        folder = tempfile.mkdtemp(prefix='retinaface-val-')
-        try:
-            prefix = os.path.join(folder, 'val')
-            save_checkpoint(prefix, 0, symbol, arg_params, aux_params)
-            detector = RetinaFace(prefix, 0, ctx_id=self.ctx_id, network=self.network)
-        finally:
-            shutil.rmtree(folder)
+        detector = RetinaFace.from_params(symbol, arg_params, aux_params, ctx_id=self.ctx_id,
+                                          network=self.network)
         predictions = {}
         for key, path in tqdm(self.images, desc='validation', unit='img', leave=False, disable=None):
-            faces, _ = detector.detect(read_image(path), self.threshold, scales=[self.scale])
+            faces, _ = detector.detect(read_image_file(path), self.threshold, scales=[self.scale])
             predictions[key] = faces[:, :5]
         return predictions
 

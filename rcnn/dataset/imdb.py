@@ -9,10 +9,9 @@ import os
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from ..processing.landmarks import FLIP_ORDER  # noqa: F401 (also imported from here)
 
-# Landmark order after a horizontal flip: left/right eye and left/right mouth corner swap.
-FLIP_ORDER = (1, 0, 2, 4, 3)
+log = logging.getLogger(__name__)
 
 
 def flip_boxes(boxes, width):
@@ -32,8 +31,8 @@ def flip_landmarks(landmarks, width):
 
     :param landmarks: (N, 5, 3) (x, y, flag); points with flag -1 (absent) are not moved
     :param width: image width in pixels
-    :return: a new (N, 5, 3) array in the order left eye, right eye, nose, left mouth, right mouth
-        of the mirrored face
+    :return: a new (N, 5, 3) array of the mirrored face, points in LANDMARK_NAMES order
+        (:mod:`rcnn.processing.landmarks`)
     """
     flipped = np.array(landmarks, copy=True)
     present = flipped[:, :, 2] >= 0

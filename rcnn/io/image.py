@@ -9,7 +9,8 @@ Boxes and landmarks are scaled and shifted with the pixels; faces whose box cent
 the window (or smaller than ``config.TRAIN.MIN_BOX_SIZE``) are dropped; up to
 :data:`CROP_RETRIES` windows are tried until one keeps a face. Boxes are not clipped to the
 window (the original trains on the whole face box). Then colour jitter
-(``config.COLOR_MODE`` / ``config.COLOR_JITTERING``) and :func:`transform` to the network input.
+(``config.COLOR_MODE`` / ``config.COLOR_JITTERING``) and ``transform`` to the network input
+(:func:`rcnn.processing.pixels.to_network_input`, the pixel normalisation the detector uses too).
 
 Randomness comes from ``rng``: a ``numpy.random.Generator`` / ``RandomState``, or None for the
 global ``numpy.random`` state (so that ``np.random.seed`` makes runs repeat).
@@ -20,6 +21,8 @@ import cv2
 import numpy as np
 
 from ..config import config
+from ..processing.pixels import from_network_input as transform_inverse  # noqa: F401
+from ..processing.pixels import to_network_input as transform
 
 # Fractions of the image's short side that the square crop covers (the original's choices).
 CROP_FRACTIONS = (0.3, 0.45, 0.6, 0.8, 1.0)
@@ -98,34 +101,6 @@ def color_aug(im, x, rng=None):
     for aug in augs:
         im = aug(im, x, rng)
     return im
-
-
-def transform(im, pixel_means, pixel_stds, pixel_scale):
-    """Network input from a BGR image.
-
-    :param im: (H, W, 3) BGR pixels
-    :param pixel_means, pixel_stds: per-channel constants in BGR order, as the original indexes
-        them (channel c of the output, RGB, uses entry 2 - c)
-    :param pixel_scale: pixels are divided by this first
-    :return: (1, 3, H, W) float32 RGB, ``(im / pixel_scale - mean) / std``
-    """
-    means = np.asarray(pixel_means, dtype=np.float64)
-    stds = np.asarray(pixel_stds, dtype=np.float64)
-    out = np.empty((1, 3) + im.shape[:2], dtype=np.float32)
-    channels = cv2.split(np.asarray(im))
-    for c in range(3):
-        bgr = 2 - c
-        np.multiply(channels[bgr], np.float32(1.0 / (pixel_scale * stds[bgr])), out=out[0, c], dtype=np.float32)
-        out[0, c] -= np.float32(means[bgr] / stds[bgr])
-    return out
-
-
-def transform_inverse(im_tensor, pixel_means, pixel_stds=(1.0, 1.0, 1.0), pixel_scale=1.0):
-    """BGR uint8 (H, W, 3) image from a (1, 3, H, W) tensor of :func:`transform`."""
-    means = np.asarray(pixel_means, dtype=np.float32)[::-1]
-    stds = np.asarray(pixel_stds, dtype=np.float32)[::-1]
-    rgb = (im_tensor[0].transpose(1, 2, 0) * stds + means) * pixel_scale
-    return np.clip(np.rint(rgb[:, :, ::-1]), 0, 255).astype(np.uint8)
 
 
 def mask_regions(im, boxes_mask):

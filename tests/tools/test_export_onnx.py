@@ -32,7 +32,7 @@ TOLERANCE = 1e-4
 def mnet25():
     """(RetinaFace on the released mnet.25, its symbol, arg params, aux params)."""
     detector = RetinaFace(mnet25_prefix(), 0, ctx_id=-1, network='net3')
-    return (detector, detector._symbol) + detector._params
+    return detector, detector.symbol, detector.arg_params, detector.aux_params
 
 
 @pytest.fixture(scope='module')

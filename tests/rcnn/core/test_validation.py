@@ -6,7 +6,8 @@ import pytest
 
 from rcnn.core.validation import Validator, detector_preset, list_images
 from rcnn.tools.widerface_eval import evaluate, image_key
-from retinaface import RetinaFace, read_image
+from rcnn.core.detector import RetinaFace
+from rcnn.utils.image_file import read_image_file
 from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
 
 
@@ -30,7 +31,7 @@ def val_folder(tmp_path, images):
 
 def direct_detections(images, threshold, scale):
     detector = RetinaFace(mnet25_prefix(), 0, ctx_id=-1, network='net3')
-    return {name: detector.detect(read_image(path), threshold, scales=[scale])[0] for name, path in images}
+    return {name: detector.detect(read_image_file(path), threshold, scales=[scale])[0] for name, path in images}
 
 
 def test_released_mnet25_scores_as_the_detector_on_its_own_checkpoint(tmp_path, mnet_config):
@@ -64,7 +65,28 @@ def test_missing_label_txt_names_the_folder(tmp_path):
         list_images(str(tmp_path))
 
 
-def test_no_preset_for_other_anchors(mnet_config):
-    cfg = dict(mnet_config, PIXEL_MEANS=np.array([1.0, 2.0, 3.0]))
-    with pytest.raises(ValueError, match='no detector preset'):
-        detector_preset(type(mnet_config)(cfg))
+def test_preset_comes_from_the_configuration_and_must_describe_it(mnet_config):
+    assert detector_preset(mnet_config) == mnet_config.DETECTOR_PRESET == 'net3'
+    other_means = type(mnet_config)(dict(mnet_config, PIXEL_MEANS=np.array([1.0, 2.0, 3.0])))
+    with pytest.raises(ValueError, match=r"^DETECTOR_PRESET 'net3' does not describe this configuration: "
+                                         r"its pixel means \[1.0, 2.0, 3.0\] / stds \[1.0, 1.0, 1.0\] / scale 1.0 differ"):
+        detector_preset(other_means)
+    other_anchors = type(mnet_config)(dict(mnet_config, DETECTOR_PRESET='net3a'))
+    with pytest.raises(ValueError, match=r"^DETECTOR_PRESET 'net3a' does not describe this configuration: its anchors"):
+        detector_preset(other_anchors)
+    unknown = type(mnet_config)(dict(mnet_config, DETECTOR_PRESET='net7'))
+    with pytest.raises(ValueError, match="^unknown detector preset 'net7': choose one of net3, net3a"):
+        detector_preset(unknown)
+    without = type(mnet_config)({k: v for k, v in mnet_config.items() if k != 'DETECTOR_PRESET'})
+    with pytest.raises(ValueError, match="^the configuration has no DETECTOR_PRESET: add config.DETECTOR_PRESET = 'net3'"):
+        detector_preset(without)
+
+
+@pytest.mark.parametrize('network', ['mnet', 'resnet'])
+def test_every_training_preset_names_a_detector_preset_that_describes_it(network):
+    from rcnn.config import config, generate_config
+    generate_config(network, 'retinaface')
+    try:
+        assert detector_preset(config) == 'net3'
+    finally:
+        generate_config('resnet', 'retinaface')
