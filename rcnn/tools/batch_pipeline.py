@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from rcnn.core.detector_base import draw_detections, target_scale
+from rcnn.processing.align import align, template
 from rcnn.utils import cli
 from rcnn.utils.cli import UserError
 from rcnn.utils.image_file import IMAGE_EXTENSIONS, ImageFileError, read_image_file
@@ -182,7 +184,6 @@ def _list_file(list_path, exclude):
 
 def check_crop_size(size):
     """UserError naming --crops unless the crop size fits the ArcFace template."""
-    from rcnn.processing.align import template
     try:
         template(size)
     except ValueError as err:
@@ -221,15 +222,16 @@ def image_scales(settings, image_shape):
     if settings.letterbox is not None:
         return [1.0]
     if settings.target_size:
-        from rcnn.core.detector import target_scale
         return [target_scale(image_shape, settings.target_size, settings.max_size)]
     return [settings.scale]
 
 
 def detect_images(detector, images, settings):
-    """[(faces (N, 5), landmarks (N, 5, 2) or None)] of each image, as ``detector.detect`` gives."""
-    return [detector.detect(img, settings.threshold, image_scales(settings, img.shape), settings.flip)
-            for img in images]
+    """[(faces (N, 5), landmarks (N, 5, 2) or None)] of each image: ``detector.detect_batch`` with
+    the settings' threshold, per-image scales, flip, batch size and letterbox."""
+    return detector.detect_batch(images, settings.threshold,
+                                 lambda shape: image_scales(settings, shape), settings.flip,
+                                 batch_size=settings.batch_size, letterbox=settings.letterbox)
 
 
 def batch_records(detector, settings, batch, on_image=None):
@@ -444,11 +446,9 @@ PipelineSummary = collections.namedtuple(
 def _write_extras(out_dir, key, img, faces, landmarks, draw, crop_size):
     """The drawn image and the aligned face crops of one input (names unique per input)."""
     if draw:
-        from rcnn.core.detector import draw_detections
         _write_image(os.path.join(out_dir, DRAWN_FOLDER, output_name(key, '.jpg')),
                      draw_detections(img.copy(), faces, landmarks))
     if crop_size and landmarks is not None:
-        from rcnn.processing.align import align
         for index, points in enumerate(landmarks):
             _write_image(os.path.join(out_dir, CROPS_FOLDER, output_name(key, '-%d.jpg' % index)),
                          align(img, points, crop_size))
