@@ -3,8 +3,10 @@
 :func:`detect_batch` (``DetectorBase.detect_batch``) preprocesses the images one by one, collects
 the network inputs by shape, and runs a group as one (N, 3, H, W) forward as soon as it holds
 ``batch_size`` inputs; when more than ``2 * batch_size`` inputs wait in smaller groups (images of
-mixed sizes), the largest group runs, so at most ``2 * batch_size`` preprocessed inputs are held
-at a time.
+mixed sizes), the largest group runs, input by input, so at most ``2 * batch_size`` preprocessed
+inputs are held at a time. Only full groups run as one batched forward: MXNet binds (and its MKLDNN
+back end prepares) an executor per input shape, batch included, which costs more than batching
+saves unless the same few shapes repeat.
 Each image's forwards are decoded and merged exactly as :meth:`detect` does, so the results equal
 ``detect()`` called image by image (up to the float rounding of a batched convolution).
 
@@ -75,11 +77,15 @@ def detect_batch(detector, images, threshold, scales, do_flip, batch_size, lette
 
     def run(shape):
         group = pending.pop(shape)
-        outputs = detector.forward_batch(np.concatenate([item.tensor for item in group]))
-        for row, item in enumerate(group):
-            candidates[item.image][item.job] = detector._decode(
-                [out[row:row + 1] for out in outputs], threshold, item.image_size, item.im_scale,
-                item.flip)
+        # a full group runs as one forward; a partial one input by input, so that a runtime that
+        # binds per input shape (MXNet) binds only batch 1 and batch_size, not every size between
+        chunks = [group] if len(group) == batch_size else [[item] for item in group]
+        for chunk in chunks:
+            outputs = detector.forward_batch(np.concatenate([item.tensor for item in chunk]))
+            for row, item in enumerate(chunk):
+                candidates[item.image][item.job] = detector._decode(
+                    [out[row:row + 1] for out in outputs], threshold, item.image_size,
+                    item.im_scale, item.flip)
 
     for index, img in enumerate(images):
         img = detector.checked_image(img)

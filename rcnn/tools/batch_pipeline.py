@@ -45,6 +45,7 @@ CROPS_FOLDER = 'crops'
 _COORDINATE_DECIMALS = 2
 _SCORE_DECIMALS = 5
 _PARQUET_CHUNK = 10000
+_DECODER_NICENESS = 5
 
 InputItem = collections.namedtuple('InputItem', 'key file')
 
@@ -388,7 +389,10 @@ def write_parquet_if_possible(out_dir):
 
 # ---------------------------------------------------------------------------------------- decoding
 def _init_decoder():
+    """A decoding process: one OpenCV thread, and a lower priority than the model's process, whose
+    threads meet at barriers (one preempted thread stalls the others)."""
     cv2.setNumThreads(1)
+    os.nice(_DECODER_NICENESS)
 
 
 def decode(item):

@@ -193,3 +193,30 @@ def test_expected_failures_are_one_error_line(tmp_path, case, status, message):
     assert result.returncode == status
     assert result.stderr.strip().splitlines()[-1] == message.format(tmp=tmp_path)
     assert 'Traceback' not in result.stderr
+
+
+def test_the_onnx_backend_gives_the_mxnet_records(full_run, photo_tree, detector, tmp_path):
+    pytest.importorskip('onnxruntime', reason='optional extra: pip install -r requirements-onnx.txt')
+    from rcnn.tools.onnx_batch import with_dynamic_batch
+    from rcnn.tools.onnx_export import export_onnx
+    single = str(tmp_path / 'mnet.25.onnx')
+    export_onnx(detector.symbol, detector.arg_params, detector.aux_params, single, dynamic=True)
+    model = str(tmp_path / 'mnet.25-batch.onnx')
+    with_dynamic_batch(single, model)
+    spec = batch_pipeline.DetectorSpec('onnx', model, 0, 'net3', 0.4, 1)
+    onnx_detector = batch_pipeline.build_detector(spec)
+    options = onnx_detector.session.get_session_options()
+    assert options.get_session_config_entry('session.intra_op.allow_spinning') == '0'
+    assert options.intra_op_num_threads == 1
+    status = detect_folder.main([str(photo_tree), '--output', str(tmp_path / 'out'), '--onnx', model,
+                                 '--threads', '1', '--scale', SCALE, '--no-progress'])
+    assert status == 0
+    expected = {r['path']: r for r in read_records(full_run)}
+    for record in read_records(tmp_path / 'out'):
+        want = expected[record['path']]
+        if want['error']:
+            assert record['error'] == want['error']
+            continue
+        assert len(record['scores']) == len(want['scores']), record['path']
+        np.testing.assert_allclose(np.reshape(record['boxes'], (-1, 4)),
+                                   np.reshape(want['boxes'], (-1, 4)), atol=0.02)
