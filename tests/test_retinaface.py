@@ -1,17 +1,22 @@
 """RetinaFace.detect against the original detector's published outputs and independent checks."""
+import json
 import logging
 import os
+import subprocess
+import sys
+import textwrap
 
 import cv2
 import mxnet as mx
 import numpy as np
 import pytest
 
+from rcnn.core.detector import DetectorError
 from rcnn.processing.bbox_transform import bbox_overlaps
 from rcnn.utils.checkpoint import CheckpointError
 from rcnn.utils.image_file import ImageFileError
 from retinaface import RetinaFace, anchor_config, draw_detections
-from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
+from tests.shared_data import ROOT, mnet25_prefix, shared_path, widerface_val_images
 
 
 @pytest.fixture(scope='module')
@@ -60,7 +65,7 @@ def test_multiscale_flip_finds_each_face_once(detector, t1):
     assert ((overlaps > 0.5).sum(axis=1) == 1).all()  # each face exactly once
     assert ((overlaps > 0.5).sum(axis=0) == 1).all()  # and nothing else
     assert _landmarks_inside(faces, landmarks).all()
-    # the camera-left eye (index 0) and mouth corner (3) stay left of their partners after flipping
+    # the left eye (index 0) and left mouth corner (3) stay left of their partners after flipping
     assert (landmarks[:, 0, 0] < landmarks[:, 1, 0]).all()
     assert (landmarks[:, 3, 0] < landmarks[:, 4, 0]).all()
 
@@ -110,6 +115,171 @@ def test_unreadable_image_files_are_named(detector, tmp_path):
         detector.detect(str(bogus))
     with pytest.raises(ImageFileError, match='^cannot read image .*missing.jpg: no such file$'):
         detector.detect(str(tmp_path / 'missing.jpg'))
+
+
+GREY_PHOTO = np.full((32, 48, 3), 128, np.uint8)
+
+
+@pytest.mark.parametrize('image, message', [
+    (None, 'image: expected a numpy (H, W, 3) uint8 BGR array, got NoneType (cv2.imread returns None for '
+           'a file it cannot read; rcnn.utils.image_file.read_image_file says why)'),
+    ([[1, 2, 3]], 'image: expected a numpy (H, W, 3) uint8 BGR array, got list'),
+    (GREY_PHOTO / 255.0, 'image: expected uint8 BGR pixels 0..255 as cv2.imread gives them, got float64 '
+                         'values in [0.501961, 0.501961]'),
+    (GREY_PHOTO.astype(np.float32), 'image: expected uint8 BGR pixels 0..255 as cv2.imread gives them, '
+                                    'got float32 values in [128, 128]'),
+    (np.full((4, 4, 3), np.nan, np.float32), 'image: expected uint8 BGR pixels 0..255 as cv2.imread '
+                                             'gives them, got float32 values with NaN'),
+    (GREY_PHOTO > 0, 'image: expected uint8 BGR pixels 0..255 as cv2.imread gives them, got bool values '
+                     'in [1, 1]'),
+    (GREY_PHOTO.astype(np.int8), 'image: expected uint8 BGR pixels 0..255 as cv2.imread gives them, got '
+                                 'int8 values in [-128, -128]'),
+    (GREY_PHOTO.astype(np.uint16) * 256, 'image: expected uint8 BGR pixels 0..255 as cv2.imread gives '
+                                         'them, got uint16 values in [32768, 32768]'),
+    (np.zeros((10, 10, 2), np.uint8), 'image: expected a grey (H, W), BGR (H, W, 3) or BGRA (H, W, 4) '
+                                      'image with H, W >= 1, got shape (10, 10, 2)'),
+    (np.zeros((0, 10, 3), np.uint8), 'image: expected a grey (H, W), BGR (H, W, 3) or BGRA (H, W, 4) '
+                                     'image with H, W >= 1, got shape (0, 10, 3)'),
+    (np.zeros((2, 10, 10, 3), np.uint8), 'image: expected a grey (H, W), BGR (H, W, 3) or BGRA (H, W, 4) '
+                                         'image with H, W >= 1, got shape (2, 10, 10, 3)'),
+    ([], 'image: got an empty list of images'),
+])
+def test_detect_refuses_images_it_cannot_take_saying_what_it_got(detector, image, message):
+    with pytest.raises(DetectorError) as error:
+        detector.detect(image)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize('options, message', [
+    (dict(threshold=float('nan')), 'threshold must be a face score in [0, 1], got nan'),
+    (dict(threshold=-0.1), 'threshold must be a face score in [0, 1], got -0.1'),
+    (dict(threshold=1.5), 'threshold must be a face score in [0, 1], got 1.5'),
+    (dict(threshold='0.5'), "threshold must be a face score in [0, 1], got '0.5'"),
+    (dict(scales=[0]), 'scales must be finite resize factors > 0 (at least one), got [0]'),
+    (dict(scales=[1.0, -1.0]), 'scales must be finite resize factors > 0 (at least one), got [1.0, -1.0]'),
+    (dict(scales=[float('inf')]), 'scales must be finite resize factors > 0 (at least one), got [inf]'),
+    (dict(scales=[]), 'scales must be finite resize factors > 0 (at least one), got []'),
+    (dict(scales=1.0), 'scales must be a list of resize factors such as [1.0], got 1.0'),
+    (dict(scales=[0.001]), 'scale 0.001 turns the 48x32 (width x height) image into no pixels'),
+])
+def test_detect_refuses_bad_options(detector, options, message):
+    with pytest.raises(DetectorError) as error:
+        detector.detect(GREY_PHOTO, **options)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize('options, message', [
+    (dict(nms=float('nan')), 'nms must be an IoU in (0, 1] (0: keep every box, < 0: keep every box and '
+                             'add the stride column), got nan'),
+    (dict(nms=2), 'nms must be an IoU in (0, 1] (0: keep every box, < 0: keep every box and add the '
+                  'stride column), got 2'),
+    (dict(network='net7'), "unknown network preset 'net7': choose one of net3, net3a, net4, net4a, net5, "
+                           "net5a, net6, ssh, vgg, x3, x3a, x5"),
+    (dict(decay4=float('nan')), 'decay4 must be a finite factor >= 0, got nan'),
+    (dict(ctx_id='cpu'), "ctx_id must be a GPU id (an int >= 0) or -1 for the CPU, got 'cpu'"),
+])
+def test_constructor_refuses_bad_options_before_loading(options, message):
+    for make in (lambda: RetinaFace('/nowhere/model', 0, **dict(dict(ctx_id=-1), **options)),
+                 lambda: RetinaFace.from_params(None, {}, {}, **options)):
+        with pytest.raises(DetectorError) as error:
+            make()
+        assert str(error.value) == message
+
+
+@pytest.mark.parametrize('network, expects', [
+    ('net3a', 'strides 32, 16, 8 with 4 anchors'),
+    ('net4', 'strides 32, 16, 8, 4 with 2 anchors'),
+    ('net5', 'strides 64, 32, 16, 8, 4 with 3 anchors'),
+    ('x5', 'strides 64, 32, 16, 8, 4 with 3 anchors'),
+])
+def test_a_preset_that_does_not_fit_the_checkpoint_is_named_with_those_that_do(network, expects):
+    with pytest.raises(DetectorError) as error:
+        RetinaFace(mnet25_prefix(), 0, ctx_id=-1, network=network)
+    assert str(error.value) == (
+        'network preset %r does not fit %s-symbol.json: the preset expects %s per position, the model '
+        'has outputs at strides 32, 16, 8 with 2 anchors per position; presets that fit: net3, ssh, vgg, '
+        'x3' % (network, mnet25_prefix(), expects))
+
+
+def test_from_params_equals_the_checkpoint_detector(detector, t1):
+    symbol, arg_params, aux_params = mx.model.load_checkpoint(mnet25_prefix(), 0)
+    in_memory = RetinaFace.from_params(symbol, arg_params, aux_params, network='net3', nms=0.4)
+    assert in_memory.ctx_id == -1 and in_memory.context == mx.cpu()
+    np.testing.assert_array_equal(in_memory.detect(t1, 0.8, scales=[0.5])[0], detector.detect(t1, 0.8, scales=[0.5])[0])
+    assert sorted(in_memory.arg_params) == sorted(arg_params) and sorted(in_memory.aux_params) == sorted(aux_params)
+    with pytest.raises(DetectorError, match=r"^arg_params / aux_params lack 1 weights that the symbol needs, "
+                                            r"e.g. \['face_rpn_cls_score_stride8_bias'\]$"):
+        RetinaFace.from_params(symbol, {k: v for k, v in arg_params.items()
+                                        if k != 'face_rpn_cls_score_stride8_bias'}, aux_params)
+    with pytest.raises(DetectorError, match='^symbol: expected an mx.sym.Symbol, got str$'):
+        RetinaFace.from_params('mnet.25-symbol.json', arg_params, aux_params)
+
+
+def test_properties_are_read_only(detector):
+    assert detector.network == 'net3' and detector.nms_threshold == 0.4 and detector.strides == [32, 16, 8]
+    assert detector.use_landmarks and not detector.cascade and detector.ctx is detector.context
+    assert detector.symbol.list_outputs()[0] == 'face_rpn_cls_prob_reshape_stride32_output'
+    for name in ('symbol', 'arg_params', 'aux_params', 'context', 'ctx_id', 'network', 'nms_threshold',
+                 'nocrop', 'decay4', 'vote', 'use_landmarks', 'strides'):
+        with pytest.raises(AttributeError):
+            setattr(detector, name, None)
+    detector.arg_params.clear()  # a copy: the detector keeps its weights
+    assert len(detector.arg_params) > 0
+
+
+def test_corrupt_checkpoint_files_are_named_in_one_line(tmp_path):
+    prefix = str(tmp_path / 'mnet.25')
+    with open(mnet25_prefix() + '-symbol.json', 'rb') as f:
+        (tmp_path / 'mnet.25-symbol.json').write_bytes(f.read())
+    with open(mnet25_prefix() + '-0000.params', 'rb') as f:
+        (tmp_path / 'mnet.25-0000.params').write_bytes(f.read()[:100000])
+    with pytest.raises(CheckpointError) as error:
+        RetinaFace(prefix, 0, ctx_id=-1)
+    assert str(error.value) == ('%s-0000.params is not a complete MXNet weights file (truncated or '
+                                'corrupt?)' % prefix)
+    with open(mnet25_prefix() + '-0000.params', 'rb') as f:
+        (tmp_path / 'mnet.25-0000.params').write_bytes(f.read())
+    (tmp_path / 'mnet.25-0000.json').write_text(json.dumps({'sha256': {'mnet.25-0000.params': '0' * 64}}))
+    with pytest.raises(CheckpointError) as error:
+        RetinaFace(prefix, 0, ctx_id=-1)
+    assert str(error.value) == ('%s-0000.params does not match the sha256 that %s-0000.json records for it '
+                                '(a torn or edited checkpoint)' % (prefix, prefix))
+    (tmp_path / 'mnet.25-symbol.json').write_bytes(b'\x89PNG garbage')
+    with pytest.raises(CheckpointError, match='^%s-symbol.json is not an MXNet network graph' % prefix):
+        RetinaFace(prefix, 0, ctx_id=-1)
+
+
+def test_detect_center_is_the_originals_main_face(detector, t1):
+    faces, landmarks = detector.detect(t1, threshold=0.8)
+    height, width = t1.shape[:2]
+    best, best_value = None, None
+    for i, (x1, y1, x2, y2, _) in enumerate(faces.tolist()):  # the original's rule, face by face
+        value = (x2 - x1) * (y2 - y1) - 2.0 * (((x1 + x2) / 2 - width / 2) ** 2 + ((y1 + y2) / 2 - height / 2) ** 2)
+        if best_value is None or value > best_value:
+            best, best_value = i, value
+    face, points = detector.detect_center(t1, threshold=0.8)
+    np.testing.assert_array_equal(face, faces[best])
+    np.testing.assert_array_equal(points, landmarks[best])
+    assert detector.detect_center(np.zeros((64, 64, 3), np.uint8), threshold=0.99) == (None, None)
+
+
+def test_mxnet_native_messages_are_quiet():
+    """No "Subgraph backend MKLDNN is activated" per input shape, no "Loading symbol saved by
+    previous version" on loading the released mnet.25 (saved by MXNet 1.4.1)."""
+    script = textwrap.dedent('''
+        import sys
+        import numpy as np
+        from retinaface import RetinaFace
+        detector = RetinaFace(sys.argv[1], 0, ctx_id=-1)
+        for size in (64, 96):
+            detector.detect(np.zeros((size, size, 3), np.uint8))
+        print('detected')
+    ''')
+    env = {k: v for k, v in os.environ.items() if k != 'MXNET_SUBGRAPH_VERBOSE'}
+    result = subprocess.run([sys.executable, '-c', script, mnet25_prefix()], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == 'detected\n', result.stderr[-2000:]
+    assert 'Subgraph' not in result.stderr and 'previous version' not in result.stderr, result.stderr
 
 
 def test_executors_are_bound_once_per_shape(t1, monkeypatch):

@@ -15,7 +15,7 @@ pytest.importorskip('onnxruntime', reason=_OPTIONAL % 'onnxruntime')
 
 from rcnn.tools.onnx_export import export_onnx  # noqa: E402
 from retinaface import RetinaFace  # noqa: E402
-from retinaface_onnx import RetinaFaceONNX  # noqa: E402
+from retinaface_onnx import DetectorError, ModelFileError, RetinaFaceONNX  # noqa: E402
 from tests.shared_data import ROOT, mnet25_prefix, shared_path, widerface_val_images  # noqa: E402
 
 
@@ -79,9 +79,34 @@ def test_fixed_size_model_takes_its_size_and_names_the_fix_for_others(mxnet_dete
         detector.detect(img[:320], 0.5)
 
 
-def test_missing_model_file_is_named():
-    with pytest.raises(IOError, match='nowhere.onnx'):
+def test_missing_or_unloadable_model_files_are_named_in_one_line(onnx_path, tmp_path):
+    with pytest.raises(ModelFileError) as error:
         RetinaFaceONNX('nowhere.onnx')
+    assert str(error.value) == 'ONNX model not found: nowhere.onnx (write one with tools/export_onnx.py)'
+    empty = tmp_path / 'empty.onnx'
+    empty.write_bytes(b'')
+    with pytest.raises(ModelFileError) as error:
+        RetinaFaceONNX(str(empty))
+    assert str(error.value) == 'ONNX model %s is empty (an interrupted export or download?)' % empty
+    with open(onnx_path, 'rb') as f:
+        head = f.read(5000)
+    for name, data in (('garbage.onnx', b'not a model at all' * 10), ('truncated.onnx', head)):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ModelFileError) as error:
+            RetinaFaceONNX(str(path))
+        message = str(error.value)
+        assert message.startswith('cannot load ONNX model %s (truncated or not an ONNX model?): ' % path)
+        assert '\n' not in message, message
+
+
+def test_a_preset_that_does_not_fit_the_model_is_named(onnx_path):
+    with pytest.raises(DetectorError) as error:
+        RetinaFaceONNX(onnx_path, network='net3a')
+    assert str(error.value) == (
+        "network preset 'net3a' does not fit %s: the preset expects strides 32, 16, 8 with 4 anchors per "
+        "position, the model has outputs at strides 32, 16, 8 with 2 anchors per position; presets that "
+        "fit: net3, ssh, vgg, x3" % onnx_path)
 
 
 def test_random_weight_r50_detections_equal_the_mxnet_detector(tmp_path):
@@ -104,11 +129,14 @@ def test_random_weight_r50_detections_equal_the_mxnet_detector(tmp_path):
     assert_same_detections(expected, onnx_detector.detect(img, threshold=0.5), 'R50 random')
 
 
-def test_runs_without_mxnet(onnx_path):
-    """Importing and running RetinaFaceONNX never imports MXNet (it is blocked in a fresh process)."""
+@pytest.mark.parametrize('block_mxnet', [True, False], ids=['mxnet blocked', 'mxnet installed'])
+def test_never_imports_mxnet(onnx_path, block_mxnet):
+    """Importing and running RetinaFaceONNX never imports MXNet: neither where it cannot be imported
+    (blocked in a fresh process) nor where it is installed."""
     script = textwrap.dedent('''
         import sys
-        sys.modules['mxnet'] = None  # any "import mxnet" now raises ImportError
+        if sys.argv[3] == 'block':
+            sys.modules['mxnet'] = None  # any "import mxnet" now raises ImportError
         import cv2
         from retinaface_onnx import RetinaFaceONNX
         detector = RetinaFaceONNX(sys.argv[1])
@@ -118,8 +146,8 @@ def test_runs_without_mxnet(onnx_path):
         print('faces', len(faces), 'mxnet modules', loaded)
     ''')
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT] + [p for p in sys.path if p]))
-    result = subprocess.run([sys.executable, '-c', script, onnx_path,
-                             shared_path('images', 'samples', 't1.jpg')],
+    result = subprocess.run([sys.executable, '-c', script, onnx_path, shared_path('images', 'samples', 't1.jpg'),
+                             'block' if block_mxnet else 'allow'],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert 'mxnet modules []' in result.stdout
+    assert result.stdout == 'faces 6 mxnet modules []\n'

@@ -31,19 +31,19 @@ import mxnet as mx
 from ..processing import presets
 from ..processing.nms import cpu_nms_wrapper, gpu_nms_wrapper
 from ..utils.checkpoint import load_checkpoint, symbol_path
-from .detector_base import (DetectorBase, DetectorError, LruCache, check_nms, check_scales,  # noqa: F401
-                            check_threshold, draw_detections, target_scale, to_bgr)
+from .detector_base import (CACHE_SIZE, DetectorBase, DetectorError, LruCache,  # noqa: F401 (re-exported)
+                            draw_detections, target_scale, to_bgr)
 
 log = logging.getLogger(__name__)
 
 # MXNet reads it at every bind; setdefault keeps a value the user chose.
 os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
 
-# Compatibility name of the original project: the detector presets (see rcnn.processing.presets).
+# The detector presets under their earlier name here (test.py and tools use it for --network choices).
 NETWORKS = presets.DETECTOR_PRESETS
 anchor_config = presets.anchor_config
 
-_CACHE_SIZE = 16
+# Batch executors kept (each holds batch times the activations of a single-image one).
 _BATCH_CACHE_SIZE = 4
 # Input shape at which the output shapes (and from them the strides) of a graph are inferred.
 _NOMINAL_SIZE = (640, 640)
@@ -52,7 +52,7 @@ _UPGRADE_MESSAGES = ('Loading symbol saved by previous version', 'Symbol success
 
 
 @contextlib.contextmanager
-def _without_upgrade_messages():
+def without_graph_upgrade_messages():
     """Drop MXNet's graph-upgrade lines from the process's stderr (file descriptor 2) while the
     block runs; whatever else is written there is passed on when it ends."""
     sys.stderr.flush()
@@ -76,7 +76,7 @@ def load_detector_checkpoint(prefix, epoch):
     :func:`rcnn.utils.checkpoint.load_checkpoint` (one-line CheckpointError naming a missing,
     truncated or corrupt file; sha256 checked where the meta JSON records it), without MXNet's
     graph-upgrade messages."""
-    with _without_upgrade_messages():
+    with without_graph_upgrade_messages():
         return load_checkpoint(prefix, epoch)
 
 
@@ -145,7 +145,7 @@ class RetinaFace(DetectorBase):
         self._find_heads(out_shapes, _NOMINAL_SIZE, model_name)
         self._arg_params = {k: v.as_in_context(self._context) for k, v in arg_params.items()}
         self._aux_params = {k: v.as_in_context(self._context) for k, v in aux_params.items()}
-        self._executors = LruCache(_CACHE_SIZE)
+        self._executors = LruCache(CACHE_SIZE)
         self._batch_executors = LruCache(_BATCH_CACHE_SIZE)
 
     # ------------------------------------------------------------------ read-only properties

@@ -29,7 +29,7 @@ from . import batching
 log = logging.getLogger(__name__)
 
 _MAX_VOTED = 750
-_CACHE_SIZE = 16
+CACHE_SIZE = 16  # input shapes whose executors (and anchor planes) are kept
 
 
 class DetectorError(UserError, ValueError):
@@ -168,6 +168,22 @@ def output_strides(output_shapes, input_size):
     return [2 ** int(round(math.log2(input_size[0] / max(shape[2], 1)))) for shape in output_shapes]
 
 
+def _outputs_by_stride(output_shapes, input_size, model_name):
+    """{stride: [output indices]}, strides in the model's order; DetectorError when the outputs of
+    one stride are not consecutive or fewer than two (scores and boxes)."""
+    groups = collections.OrderedDict()
+    for index, stride in enumerate(output_strides(output_shapes, input_size)):
+        groups.setdefault(stride, []).append(index)
+    strides = ', '.join(map(str, groups))
+    if [i for indices in groups.values() for i in indices] != list(range(len(output_shapes))):
+        raise DetectorError('%s: the outputs (at strides %s) are not grouped by stride, as a RetinaFace '
+                            "model's are" % (model_name, strides))
+    if min(len(indices) for indices in groups.values()) < 2:
+        raise DetectorError('%s has %d outputs at strides %s: too few for a RetinaFace model (scores '
+                            'and boxes per stride)' % (model_name, len(output_shapes), strides))
+    return groups
+
+
 def _read_only(name, doc):
     return property(lambda self: getattr(self, '_' + name), doc=doc)
 
@@ -220,7 +236,7 @@ class DetectorBase:
         self._anchors_fpn = dict(zip(self._strides,
                                      generate_anchors_fpn(dense_anchor=False, cfg=self._anchor_cfg)))
         self._num_anchors = {s: len(a) for s, a in self._anchors_fpn.items()}
-        self._anchor_planes = LruCache(_CACHE_SIZE * len(self._strides))
+        self._anchor_planes = LruCache(CACHE_SIZE * len(self._strides))
 
     def _find_heads(self, output_shapes, input_size, model_name):
         """Check that the preset fits the model, and find which output is which, per stride.
@@ -235,26 +251,8 @@ class DetectorBase:
         :raises DetectorError: when the preset's strides or anchors per position differ from the
             model's, naming both and the presets that fit
         """
-        groups = collections.OrderedDict()
-        for index, stride in enumerate(output_strides(output_shapes, input_size)):
-            groups.setdefault(stride, []).append(index)
-        model_strides = list(groups)
-        model_anchors = [output_shapes[indices[0]][1] // 2 for indices in groups.values()]
-        grouped = [i for indices in groups.values() for i in indices] == list(range(len(output_shapes)))
-        preset_anchors = self._num_anchors[self._strides[0]]
-        if (not grouped or model_strides != self._strides
-                or any(a != preset_anchors for a in model_anchors)
-                or min(len(indices) for indices in groups.values()) < 2):
-            layout = ('outputs at strides %s with %s anchors per position'
-                      % (', '.join(map(str, model_strides)), '/'.join(map(str, sorted(set(model_anchors))))))
-            fitting = (presets.presets_with_layout(model_strides, model_anchors[0])
-                       if grouped and len(set(model_anchors)) == 1 else [])
-            raise DetectorError(
-                'network preset %r does not fit %s: the preset expects strides %s with %d anchors per '
-                'position, the model has %s; %s' % (
-                    self._network, model_name, ', '.join(map(str, self._strides)), preset_anchors,
-                    layout, 'presets that fit: ' + ', '.join(fitting) if fitting
-                    else 'no preset fits (is it a RetinaFace model?)'))
+        groups = _outputs_by_stride(output_shapes, input_size, model_name)
+        self._check_preset_fits(groups, output_shapes, model_name)
         use_landmarks = min(len(indices) for indices in groups.values()) >= 3
         base = 3 if use_landmarks else 2
         cascade = max(len(indices) for indices in groups.values()) > base
@@ -272,8 +270,26 @@ class DetectorBase:
             heads.append(StrideHeads(stride, cls, indices[1], indices[2] if use_landmarks else None,
                                      tuple(cascade_bbox)))
         log.info('%s: strides %s, %d anchors each, landmarks %s, cascade %s', model_name,
-                 self._strides, preset_anchors, use_landmarks, cascade)
+                 self._strides, self._num_anchors[self._strides[0]], use_landmarks, cascade)
         self._heads, self._use_landmarks, self._cascade = heads, use_landmarks, cascade
+
+    def _check_preset_fits(self, groups, output_shapes, model_name):
+        """DetectorError unless the model's strides and anchors per position (half the channels of
+        each stride's first output) are the preset's; it names both and the presets that fit."""
+        model_strides = list(groups)
+        model_anchors = sorted({output_shapes[indices[0]][1] // 2 for indices in groups.values()})
+        preset_anchors = self._num_anchors[self._strides[0]]
+        if model_strides == self._strides and model_anchors == [preset_anchors]:
+            return
+        fitting = (presets.presets_with_layout(model_strides, model_anchors[0])
+                   if len(model_anchors) == 1 else [])
+        raise DetectorError(
+            'network preset %r does not fit %s: the preset expects strides %s with %d anchors per '
+            'position, the model has outputs at strides %s with %s anchors per position; %s' % (
+                self._network, model_name, ', '.join(map(str, self._strides)), preset_anchors,
+                ', '.join(map(str, model_strides)), '/'.join(map(str, model_anchors)),
+                'presets that fit: ' + ', '.join(fitting) if fitting
+                else 'no preset fits (is it a RetinaFace model?)'))
 
     def _anchor_plane(self, stride, feat_h, feat_w):
         """(feat_h * feat_w * A, 4) float32 anchors of one stride, rows in (y, x, anchor) order."""

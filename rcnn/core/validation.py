@@ -16,6 +16,7 @@ from tqdm import tqdm
 from ..processing import presets
 from ..tools.widerface_eval import evaluate, image_key, load_ground_truth, load_label_txt
 from ..utils.image_file import read_image_file
+from .detector_base import DetectorError
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,18 @@ def detector_preset(cfg):
 
     The preset must describe the configuration's anchors (``RPN_ANCHOR_CFG``) and pixel
     normalisation (``PIXEL_MEANS``, ``PIXEL_STDS``, ``PIXEL_SCALE``, all listed B, G, R) exactly,
-    else the validation AP would measure another detector: ValueError saying what differs.
+    else the validation AP would measure another detector.
+
+    :raises DetectorError: (a ValueError and UserError) saying what is missing or differs
     """
     name = getattr(cfg, 'DETECTOR_PRESET', None)
     if name is None:
-        raise ValueError('the configuration has no DETECTOR_PRESET: add config.DETECTOR_PRESET = '
+        raise DetectorError('the configuration has no DETECTOR_PRESET: add config.DETECTOR_PRESET = '
                          "'net3' (the released models' preset; see sample_config.py) to config.py")
-    preset = presets.detector_preset(name)
+    try:
+        preset = presets.detector_preset(name)
+    except ValueError as err:
+        raise DetectorError('DETECTOR_PRESET: %s' % err) from None
 
     def anchors(anchor_cfg):
         return {int(stride): (tuple(a['SCALES']), tuple(a['RATIOS']), a['BASE_SIZE'])
@@ -64,7 +70,7 @@ def detector_preset(cfg):
         differences.append('pixel means %s / stds %s / scale %s'
                            % (list(cfg.PIXEL_MEANS), list(cfg.PIXEL_STDS), cfg.PIXEL_SCALE))
     if differences:
-        raise ValueError('DETECTOR_PRESET %r does not describe this configuration: its %s differ '
+        raise DetectorError('DETECTOR_PRESET %r does not describe this configuration: its %s differ '
                          'from the preset (see rcnn/processing/presets.py)' % (name, ' and '.join(differences)))
     return name
 

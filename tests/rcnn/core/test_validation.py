@@ -6,7 +6,7 @@ import pytest
 
 from rcnn.core.validation import Validator, detector_preset, list_images
 from rcnn.tools.widerface_eval import evaluate, image_key
-from rcnn.core.detector import RetinaFace
+from rcnn.core.detector import DetectorError, RetinaFace
 from rcnn.utils.image_file import read_image_file
 from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
 
@@ -67,19 +67,25 @@ def test_missing_label_txt_names_the_folder(tmp_path):
 
 def test_preset_comes_from_the_configuration_and_must_describe_it(mnet_config):
     assert detector_preset(mnet_config) == mnet_config.DETECTOR_PRESET == 'net3'
-    other_means = type(mnet_config)(dict(mnet_config, PIXEL_MEANS=np.array([1.0, 2.0, 3.0])))
-    with pytest.raises(ValueError, match=r"^DETECTOR_PRESET 'net3' does not describe this configuration: "
-                                         r"its pixel means \[1.0, 2.0, 3.0\] / stds \[1.0, 1.0, 1.0\] / scale 1.0 differ"):
-        detector_preset(other_means)
-    other_anchors = type(mnet_config)(dict(mnet_config, DETECTOR_PRESET='net3a'))
-    with pytest.raises(ValueError, match=r"^DETECTOR_PRESET 'net3a' does not describe this configuration: its anchors"):
-        detector_preset(other_anchors)
-    unknown = type(mnet_config)(dict(mnet_config, DETECTOR_PRESET='net7'))
-    with pytest.raises(ValueError, match="^unknown detector preset 'net7': choose one of net3, net3a"):
-        detector_preset(unknown)
-    without = type(mnet_config)({k: v for k, v in mnet_config.items() if k != 'DETECTOR_PRESET'})
-    with pytest.raises(ValueError, match="^the configuration has no DETECTOR_PRESET: add config.DETECTOR_PRESET = 'net3'"):
-        detector_preset(without)
+    cases = [
+        (dict(PIXEL_MEANS=np.array([1.0, 2.0, 3.0])),
+         "DETECTOR_PRESET 'net3' does not describe this configuration: its pixel means [1.0, 2.0, 3.0] / "
+         "stds [1.0, 1.0, 1.0] / scale 1.0 differ from the preset (see rcnn/processing/presets.py)"),
+        (dict(DETECTOR_PRESET='net3a'),
+         "DETECTOR_PRESET 'net3a' does not describe this configuration: its anchors {32: ((32, 16), (1.0,), "
+         "16), 16: ((8, 4), (1.0,), 16), 8: ((2, 1), (1.0,), 16)} differ from the preset (see "
+         "rcnn/processing/presets.py)"),
+        (dict(DETECTOR_PRESET='net7'),
+         "DETECTOR_PRESET: unknown detector preset 'net7': choose one of net3, net3a, net4, net4a, net5, "
+         "net5a, net6, ssh, vgg, x3, x3a, x5"),
+        (dict(DETECTOR_PRESET=None),
+         "the configuration has no DETECTOR_PRESET: add config.DETECTOR_PRESET = 'net3' (the released "
+         "models' preset; see sample_config.py) to config.py"),
+    ]
+    for changes, message in cases:
+        with pytest.raises(DetectorError) as error:
+            detector_preset(type(mnet_config)(dict(mnet_config, **changes)))
+        assert str(error.value) == message
 
 
 @pytest.mark.parametrize('network', ['mnet', 'resnet'])
