@@ -51,7 +51,8 @@ InputItem = collections.namedtuple('InputItem', 'key file')
 
 # How to build a detector in any process (a Ray actor, the pipeline's main process).
 #   backend: 'mxnet' or 'onnx'; model: checkpoint prefix or .onnx file; epoch: checkpoint epoch;
-#   network, nms: detector presets; threads: ONNX Runtime intra-op threads (0: one per core).
+#   network, nms: detector presets; threads: intra-op threads of ONNX Runtime, or MXNet's OpenMP
+#   threads (0: the runtime's default, one per core).
 DetectorSpec = collections.namedtuple('DetectorSpec', 'backend model epoch network nms threads')
 
 # What to detect, per image.
@@ -205,6 +206,7 @@ def build_detector(spec):
     threads set and its spinning off (its spinning threads slow everything else on a shared
     machine, itself included: see README)."""
     if spec.backend == 'onnx':
+        # the ONNX detector lives in the top-level module (its home until it moves into rcnn.core)
         from retinaface_onnx import RetinaFaceONNX
         return RetinaFaceONNX(spec.model, network=spec.network, nms=spec.nms, threads=spec.threads,
                               spinning=False)

@@ -97,3 +97,11 @@ def test_torn_staged_files_are_deleted_and_complete_ones_kept(tmp_path):
     assert ray_job.commit_staged(str(tmp_path)) == 1
     assert os.listdir(staging) == []
     assert ray_job.read_results(str(tmp_path), ['path']).column('path').to_pylist() == ['a.jpg']
+
+
+def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'ray', None)  # import ray now fails
+    with pytest.raises(batch_pipeline.UserError) as error:
+        ray_job.require_ray()
+    assert str(error.value).startswith('Ray Data is not installed: .venv/bin/pip install -r '
+                                       'requirements-ray.txt (the optional extras; see README)')
