@@ -30,7 +30,7 @@ class ModelFileError(UserError, IOError):
     """An ONNX model file that is missing or that ONNX Runtime cannot load; the message names it."""
 
 
-def _open_session(onnx_path, providers, threads):
+def _open_session(onnx_path, providers, threads, spinning):
     """An ``onnxruntime.InferenceSession`` of the file; ModelFileError naming it when it is missing,
     empty or not a model ONNX Runtime can load."""
     import onnxruntime
@@ -40,6 +40,7 @@ def _open_session(onnx_path, providers, threads):
         raise ModelFileError('ONNX model %s is empty (an interrupted export or download?)' % onnx_path)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
+    options.add_session_config_entry('session.intra_op.allow_spinning', '1' if spinning else '0')
     options.log_severity_level = 3
     try:
         return onnxruntime.InferenceSession(
@@ -59,18 +60,23 @@ class RetinaFaceONNX(DetectorBase):
     :param nms, nocrop, decay4, vote: as :class:`retinaface.RetinaFace`
     :param providers: ONNX Runtime execution providers, default ``['CPUExecutionProvider']``
     :param threads: intra-op threads of ONNX Runtime (0: its default, one per core)
+    :param spinning: let ONNX Runtime's idle worker threads spin (its default). Off, they sleep:
+        on a machine shared with other work (a pipeline's decoders, other Ray workers) spinning
+        threads take cores the others need and the forward gets slower, not faster (README)
     :raises ModelFileError: for a missing or unloadable file
     :raises DetectorError: for a bad option or a preset that does not fit the model
     """
 
     def __init__(self, onnx_path, network='net3', nms=0.4, nocrop=False, decay4=0.5, vote=False,
-                 providers=None, threads=0):
+                 providers=None, threads=0, spinning=True):
         self._setup_decoding(network, nms, nocrop, decay4, vote)
         self._nms = cpu_nms_wrapper(self._nms_threshold)
-        self.session = _open_session(onnx_path, providers, threads)
+        self.session = _open_session(onnx_path, providers, threads, spinning)
         model_input = self.session.get_inputs()[0]
         self._input_name = model_input.name
-        self.input_shape = tuple(model_input.shape)  # (1, 3, H, W); H, W are names when dynamic
+        # (N, 3, H, W); N, H, W are names where the model takes any size (tools/export_onnx.py
+        # --dynamic opens H and W; rcnn.tools.onnx_batch.with_dynamic_batch opens N)
+        self.input_shape = tuple(model_input.shape)
         probe = tuple(dim if isinstance(dim, int) else _PROBE_SIZE for dim in self.input_shape[2:])
         outputs = self.forward(np.zeros((1, 3) + probe, dtype=np.float32))
         self._find_heads([out.shape for out in outputs], probe, onnx_path)
@@ -86,3 +92,10 @@ class RetinaFaceONNX(DetectorBase):
                                 '%dx%d: resize the image, or export with --dynamic'
                                 % (fixed[1], fixed[0], tensor.shape[3], tensor.shape[2]))
         return self.session.run(None, {self._input_name: np.ascontiguousarray(tensor)})
+
+    def forward_batch(self, tensor):
+        """The outputs (list of (N, C, h, w) arrays) of N stacked inputs: one run where the model's
+        batch dimension is open, else one run per input."""
+        if isinstance(self.input_shape[0], int):
+            return super().forward_batch(tensor)
+        return self.forward(tensor)
