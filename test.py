@@ -27,10 +27,9 @@ from tqdm import tqdm
 from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_input,
                                    first_few, refuse_overwriting_inputs, same_file)
 from rcnn.utils import cli
-from rcnn.utils.image_file import read_image_file
+from rcnn.utils.image_file import IMAGE_EXTENSIONS, read_image_file
 from retinaface import NETWORKS, RetinaFace, draw_detections, target_scale
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 SCALE_OPTIONS = '--target-size / --max-size'
 DEFAULT_OUTPUT_IMAGE = './detector_test.jpg'
 DEFAULT_OUTPUT_FOLDER = './detector_test'

@@ -2,7 +2,7 @@
 
 Checks of images and options, the network preset and how it must fit the model's outputs,
 preprocessing, decoding of the score / box / landmark maps, and the merge of all forwards by NMS
-or box voting. :class:`rcnn.core.detector.RetinaFace` (MXNet) and ``retinaface_onnx.RetinaFaceONNX``
+or box voting. :class:`rcnn.core.detector.RetinaFace` (MXNet) and ``rcnn.core.detector_onnx.RetinaFaceONNX``
 (ONNX Runtime) add the forward; this module never imports MXNet.
 
 ``faces`` are (N, 5) float32 [x1, y1, x2, y2, score] in pixels of the input image (inclusive "+1"

@@ -207,7 +207,7 @@ def build_detector(spec):
     machine, itself included: see README)."""
     if spec.backend == 'onnx':
         # the ONNX detector lives in the top-level module (its home until it moves into rcnn.core)
-        from retinaface_onnx import RetinaFaceONNX
+        from rcnn.core.detector_onnx import RetinaFaceONNX
         return RetinaFaceONNX(spec.model, network=spec.network, nms=spec.nms, threads=spec.threads,
                               spinning=False)
     if spec.backend != 'mxnet':
