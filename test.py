@@ -59,7 +59,8 @@ def parse_args(argv=None):
                         help='drawn image (default %s), or folder for a folder input (default %s/)'
                              % (DEFAULT_OUTPUT_IMAGE, DEFAULT_OUTPUT_FOLDER))
     parser.add_argument('--json', nargs='?', const='-', default=None, metavar='PATH',
-                        help='write the detections as JSON to PATH, or print them when no PATH')
+                        help='write the detections as JSON to PATH, or print them when no PATH (a folder input '
+                             'always writes <name>.json per image)')
     return parser.parse_args(argv)
 
 
@@ -125,6 +126,9 @@ def result_paths(output, name):
 def detect_folder(args):
     """Detect on every image of the folder ``args.image``; returns the exit status."""
     output = args.output or DEFAULT_OUTPUT_FOLDER
+    if args.json not in (None, '-'):
+        raise cli.UserError('--json %s names one file, but a folder input writes <name>.json per '
+                            'image into the --output folder; leave --json out' % args.json)
     names = folder_images(args.image)
     if not names:
         raise cli.UserError('no image files (%s) in the folder %s'
