@@ -1,7 +1,8 @@
 # RetinaFace: install, build the Cython tools, test, demo.
 #
 #   make            create .venv, install requirements.txt, build rcnn/cython in place
-#   make test       the test suite (what CI runs; also installs requirements-onnx.txt)
+#   make test       the test suite (what CI runs; also installs requirements-onnx.txt and
+#                   requirements-ray.txt)
 #   make demo       train briefly on a generated data set on CPU and draw the detections
 #   make bench      the benchmarks in bench/
 #   make clean      remove build products (make distclean also removes .venv)
@@ -41,9 +42,12 @@ endif
 
 install: $(STAMP)
 
-# the tests also cover the optional ONNX path
-$(TEST_STAMP): $(STAMP) requirements-onnx.txt
+# the tests also cover the optional ONNX path and the Ray Data job (its tests take about a minute);
+# requirements-ray.txt holds numpy < 1.24 itself, so pip resolves Ray's dependencies around it
+$(TEST_STAMP): $(STAMP) requirements-onnx.txt requirements-ray.txt
 	$(PY) -m pip install --no-deps -r requirements-onnx.txt
+	$(PY) -m pip install -r requirements-ray.txt
+	$(PY) -c 'import mxnet, ray.data, pyarrow'
 	@touch $@
 
 build: $(STAMP)

@@ -27,10 +27,9 @@ from tqdm import tqdm
 from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_input,
                                    first_few, refuse_overwriting_inputs, same_file)
 from rcnn.utils import cli
-from rcnn.utils.image_file import read_image_file
+from rcnn.utils.image_file import IMAGE_EXTENSIONS, read_image_file
 from retinaface import NETWORKS, RetinaFace, draw_detections, target_scale
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 SCALE_OPTIONS = '--target-size / --max-size'
 DEFAULT_OUTPUT_IMAGE = './detector_test.jpg'
 DEFAULT_OUTPUT_FOLDER = './detector_test'
@@ -60,7 +59,8 @@ def parse_args(argv=None):
                         help='drawn image (default %s), or folder for a folder input (default %s/)'
                              % (DEFAULT_OUTPUT_IMAGE, DEFAULT_OUTPUT_FOLDER))
     parser.add_argument('--json', nargs='?', const='-', default=None, metavar='PATH',
-                        help='write the detections as JSON to PATH, or print them when no PATH')
+                        help='write the detections as JSON to PATH, or print them when no PATH (a folder input '
+                             'always writes <name>.json per image)')
     return parser.parse_args(argv)
 
 
@@ -126,6 +126,9 @@ def result_paths(output, name):
 def detect_folder(args):
     """Detect on every image of the folder ``args.image``; returns the exit status."""
     output = args.output or DEFAULT_OUTPUT_FOLDER
+    if args.json not in (None, '-'):
+        raise cli.UserError('--json %s names one file, but a folder input writes <name>.json per '
+                            'image into the --output folder; leave --json out' % args.json)
     names = folder_images(args.image)
     if not names:
         raise cli.UserError('no image files (%s) in the folder %s'

@@ -255,3 +255,10 @@ def test_folder_image_over_the_pixel_budget_is_skipped(photos, tmp_path, run):
     skipped = [s for s in outcome[2].splitlines() if s.startswith('skipped:')]
     assert all('--max-megapixels' in s for s in skipped) and 1 <= len(skipped) <= 3, line
     assert len(os.listdir(out)) == 2 * (3 - len(skipped))
+
+
+def test_json_path_with_a_folder_input_is_refused(photos, tmp_path, run):
+    outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', tmp_path / 'out',
+                  '--json', tmp_path / 'all.json')
+    assert_one_error(outcome, 1, '--json', 'per image')
+    assert not (tmp_path / 'out').exists() and not (tmp_path / 'all.json').exists()

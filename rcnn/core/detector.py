@@ -43,6 +43,8 @@ os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
 NETWORKS = presets.DETECTOR_PRESETS
 anchor_config = presets.anchor_config
 
+# Batch executors kept (each holds batch times the activations of a single-image one).
+_BATCH_CACHE_SIZE = 4
 # Input shape at which the output shapes (and from them the strides) of a graph are inferred.
 _NOMINAL_SIZE = (640, 640)
 # What MXNet's C++ code prints on stderr when it reads a graph saved by an older MXNet.
@@ -144,6 +146,7 @@ class RetinaFace(DetectorBase):
         self._arg_params = {k: v.as_in_context(self._context) for k, v in arg_params.items()}
         self._aux_params = {k: v.as_in_context(self._context) for k, v in aux_params.items()}
         self._executors = LruCache(CACHE_SIZE)
+        self._batch_executors = LruCache(_BATCH_CACHE_SIZE)
 
     # ------------------------------------------------------------------ read-only properties
     @property
@@ -176,25 +179,37 @@ class RetinaFace(DetectorBase):
         return self._ctx_id
 
     # ------------------------------------------------------------------ forward
-    def _bind(self, height, width):
-        """An inference executor for (1, 3, height, width) input sharing the loaded weights."""
+    def _bind(self, height, width, batch=1):
+        """An inference executor for (batch, 3, height, width) input sharing the loaded weights."""
         args = dict(self._arg_params)
-        args['data'] = mx.nd.zeros((1, 3, height, width), ctx=self._context)
-        log.debug('binding an executor for input %dx%d', width, height)
+        args['data'] = mx.nd.zeros((batch, 3, height, width), ctx=self._context)
+        log.debug('binding an executor for input %dx%d, batch %d', width, height, batch)
         return self._symbol.bind(self._context, args=args, aux_states=self._aux_params,
                                  grad_req='null')
 
-    def executor(self, height, width):
-        """The bound ``mx.executor.Executor`` for (1, 3, height, width) input: bound on first use,
-        then reused (the 16 most recently used shapes are kept)."""
-        return self._executors.get((height, width), lambda: self._bind(height, width))
+    def executor(self, height, width, batch=1):
+        """The bound ``mx.executor.Executor`` for (batch, 3, height, width) input: bound on first
+        use, then reused (the 16 most recently used single-image shapes are kept, and the 4 most
+        recently used batch shapes: a batch executor holds batch times the activations)."""
+        if batch == 1:
+            return self._executors.get((height, width), lambda: self._bind(height, width))
+        return self._batch_executors.get((batch, height, width),
+                                         lambda: self._bind(height, width, batch))
 
     def forward(self, tensor):
         """The network's outputs (list of numpy arrays, in the graph's order) for one input tensor.
 
         :param tensor: (1, 3, H, W) float32, as :meth:`preprocess` makes it
         """
-        executor = self.executor(*tensor.shape[2:])
+        return self.forward_batch(tensor)
+
+    def forward_batch(self, tensor):
+        """The network's outputs (list of (N, C, h, w) numpy arrays) for N stacked inputs, in one
+        forward of an executor bound for that batch shape.
+
+        :param tensor: (N, 3, H, W) float32
+        """
+        executor = self.executor(*tensor.shape[2:], batch=len(tensor))
         executor.arg_dict['data'][:] = tensor
         executor.forward(is_train=False)
         return [out.asnumpy() for out in executor.outputs]

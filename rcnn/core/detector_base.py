@@ -2,7 +2,7 @@
 
 Checks of images and options, the network preset and how it must fit the model's outputs,
 preprocessing, decoding of the score / box / landmark maps, and the merge of all forwards by NMS
-or box voting. :class:`rcnn.core.detector.RetinaFace` (MXNet) and ``retinaface_onnx.RetinaFaceONNX``
+or box voting. :class:`rcnn.core.detector.RetinaFace` (MXNet) and ``rcnn.core.detector_onnx.RetinaFaceONNX``
 (ONNX Runtime) add the forward; this module never imports MXNet.
 
 ``faces`` are (N, 5) float32 [x1, y1, x2, y2, score] in pixels of the input image (inclusive "+1"
@@ -24,6 +24,7 @@ from ..processing.landmarks import FLIP_ORDER
 from ..processing.pixels import to_network_input
 from ..utils.cli import UserError
 from ..utils.image_file import read_image_file
+from . import batching
 
 log = logging.getLogger(__name__)
 
@@ -302,14 +303,17 @@ class DetectorBase:
         (1, 3, H, W) float32 as :meth:`preprocess` makes it."""
         raise NotImplementedError
 
-    def preprocess(self, img, im_scale=1.0, flip=False):
+    def preprocess(self, img, im_scale=1.0, flip=False, pad_to=None):
         """Network input of one image at one scale.
 
         :param img: (H, W, 3) uint8 BGR image (see :func:`to_bgr`)
         :param im_scale: resize factor (bilinear)
         :param flip: mirror horizontally
+        :param pad_to: None, or (H', W'): pad with black at the bottom and right to at least this
+            size (letterbox; see :meth:`detect_batch`)
         :return: ((1, 3, H', W') float32 RGB tensor, normalised as the network preset says and
-            zero-padded to a multiple of 32 when ``nocrop``; (h, w) of the resized image)
+            zero-padded to a multiple of 32 when ``nocrop`` (and to ``pad_to``); (h, w) of the
+            resized image)
         """
         height, width = img.shape[:2]
         if int(round(height * im_scale)) < 1 or int(round(width * im_scale)) < 1:
@@ -320,10 +324,22 @@ class DetectorBase:
         if flip:
             im = im[:, ::-1]
         height, width = im.shape[:2]
-        padded_shape = (-(-height // 32) * 32, -(-width // 32) * 32) if self._nocrop else None
+        padded_shape = (-(-height // 32) * 32, -(-width // 32) * 32) if self._nocrop else (height, width)
+        if pad_to is not None:
+            padded_shape = (max(padded_shape[0], pad_to[0]), max(padded_shape[1], pad_to[1]))
         tensor = to_network_input(im, self._preset.pixel_means, self._preset.pixel_stds,
                                   padded_shape=padded_shape)
         return tensor, (height, width)
+
+    def forward_batch(self, tensor):
+        """The network's outputs for a batch: list of (N, C, h, w) arrays in the model's order.
+
+        :param tensor: (N, 3, H, W) float32, N inputs of :meth:`preprocess` stacked
+        This default runs one :meth:`forward` per input; a runtime that can run a batch at once
+        overrides it.
+        """
+        per_input = [self.forward(tensor[i:i + 1]) for i in range(len(tensor))]
+        return [np.concatenate(outputs) for outputs in zip(*per_input)]
 
     def postprocess(self, net_outputs, threshold=0.5, image_size=None, im_scale=1.0, flip=False):
         """Detections of one forward, from raw network outputs of any runtime.
@@ -373,6 +389,36 @@ class DetectorBase:
                     outputs = self.forward(tensor)
                     candidates.append(self._decode(outputs, threshold, image_size, im_scale, flip))
         return self._merge(candidates)
+
+    def detect_batch(self, images, threshold=0.5, scales=[1.0], do_flip=False,
+                     batch_size=batching.DEFAULT_BATCH_SIZE, letterbox=None):
+        """Faces in each of many images, with one forward per group of same-shape network inputs.
+
+        Without ``letterbox`` the result of each image equals ``detect(image, threshold, scales,
+        do_flip)`` (to float rounding: the batched convolutions may sum in another order).
+
+        :param images: a sequence (or iterable) of images as :meth:`detect` takes one (arrays or
+            paths; each is read and preprocessed only when its turn comes)
+        :param threshold: minimum face score, in [0, 1]
+        :param scales: resize factors for every image, or a function of an image's shape
+            (H, W, 3) returning that image's factors (e.g. :func:`target_scale` per image)
+        :param do_flip: also run each scale on the mirrored image
+        :param batch_size: most inputs per forward; at most twice as many preprocessed inputs are
+            held at a time (memory grows with it)
+        :param letterbox: None, or (H, W): resize each image to fit H x W and pad it at the bottom
+            and right, so that every image is one input shape (times each scale); detections are
+            in the original image's pixels, but differ slightly from unpadded detect() near the
+            padded border (see :mod:`rcnn.core.batching`)
+        :return: list of (faces, landmarks) per image, as :meth:`detect` returns them
+        :raises DetectorError: for an image or option the detector cannot take
+        """
+        threshold = check_threshold(threshold)
+        if not callable(scales):
+            scales = check_scales(scales)
+        return batching.detect_batch(
+            self, images, threshold, scales, do_flip,
+            batching.check_batch_size(batch_size, DetectorError),
+            batching.check_letterbox(letterbox, DetectorError), check_scales)
 
     @staticmethod
     def checked_image(img):

@@ -11,6 +11,9 @@ import numpy as np
 
 from .cli import UserError
 
+# File name endings taken as images when a folder is listed (compared in lower case).
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
 
 class ImageFileError(UserError, IOError):
     """An image file that is missing or cannot be decoded; the message names the file."""

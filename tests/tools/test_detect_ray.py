@@ -1,0 +1,107 @@
+"""tools/detect_ray.py on a local 2-CPU Ray: killed half way and rerun, it ends with exactly the
+records of the single-process pipeline (tools/detect_folder.py) on the real images: nothing lost,
+nothing doubled. Torn Parquet files of a killed run are dropped, complete ones kept."""
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+_HINT = 'Ray Data is an optional extra: .venv/bin/pip install -r requirements-ray.txt'
+pytest.importorskip('ray.data', reason=_HINT)
+pytest.importorskip('pyarrow', reason=_HINT)
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from rcnn.tools import batch_pipeline, ray_job  # noqa: E402
+from tests.shared_data import ROOT, mnet25_prefix, shared_path  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location('detect_folder', os.path.join(ROOT, 'tools', 'detect_folder.py'))
+detect_folder = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(detect_folder)
+
+RAY_SCRIPT = os.path.join(ROOT, 'tools', 'detect_ray.py')
+OPTIONS = ['--scale', '0.5', '--threshold', '0.7']
+
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+    """The real photos in two folders, and an undecodable file."""
+    root = tmp_path_factory.mktemp('photos')
+    for folder, parts in (('samples', ('images', 'samples')), ('wider', ('images', 'widerface_val'))):
+        source = shared_path(*parts)
+        for parent, _, names in os.walk(source):
+            for name in names:
+                if name.endswith('.jpg'):
+                    os.makedirs(root / folder, exist_ok=True)
+                    shutil.copy(os.path.join(parent, name), root / folder / name)
+    (root / 'broken.jpg').write_bytes(b'\xff\xd8 not really')
+    return root
+
+
+def by_path(records):
+    return sorted(records, key=lambda record: record['path'])
+
+
+def test_killed_and_rerun_gives_exactly_the_single_process_records(photos, tmp_path):
+    single = tmp_path / 'single'
+    assert detect_folder.main([str(photos), '--output', str(single), '--prefix', mnet25_prefix(),
+                               '--no-progress', '--workers', '0'] + OPTIONS) == 0
+    with open(single / batch_pipeline.RESULTS_NAME) as f:
+        expected = by_path(json.loads(line) for line in f)
+    assert len(expected) == 9
+
+    out = tmp_path / 'ray'
+    args = [sys.executable, RAY_SCRIPT, str(photos), '--output', str(out), '--prefix',
+            mnet25_prefix(), '--num-cpus', '2', '--batch-size', '1'] + OPTIONS
+    # own session: the kill takes Ray's processes (GCS, raylet, workers) with the driver
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    staging = out / ray_job.STAGING_FOLDER
+    deadline = time.time() + 180
+    while time.time() < deadline and process.poll() is None:
+        if staging.is_dir() and len(os.listdir(staging)) >= 3:
+            break
+        time.sleep(0.1)
+    assert process.poll() is None, 'the job ended before it could be killed'
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    written = len(os.listdir(staging))
+    assert 3 <= written < len(expected)
+
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert '%d already done' % written in result.stdout
+    assert 'now holds 9 records' in result.stdout
+    records = ray_job.read_results(str(out)).to_pylist()
+    assert len({record['path'] for record in records}) == len(records)  # nothing doubled
+    assert by_path(records) == expected  # nothing lost, the same records
+    assert os.listdir(staging) == []
+
+
+def test_torn_staged_files_are_deleted_and_complete_ones_kept(tmp_path):
+    staging = tmp_path / ray_job.STAGING_FOLDER
+    staging.mkdir()
+    schema = batch_pipeline.record_schema()
+    for name, key in (('a.parquet', 'a.jpg'), ('b.parquet', 'b.jpg')):
+        table = pa.Table.from_pylist([batch_pipeline.error_record(key, 'unreadable')], schema=schema)
+        pq.write_table(table, str(staging / name))
+    data = (staging / 'b.parquet').read_bytes()
+    (staging / 'b.parquet').write_bytes(data[:len(data) // 2])  # killed while writing
+    assert ray_job.commit_staged(str(tmp_path)) == 1
+    assert os.listdir(staging) == []
+    assert ray_job.read_results(str(tmp_path), ['path']).column('path').to_pylist() == ['a.jpg']
+
+
+def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'ray', None)  # import ray now fails
+    with pytest.raises(batch_pipeline.UserError) as error:
+        ray_job.require_ray()
+    assert str(error.value).startswith('Ray Data is not installed: .venv/bin/pip install -r '
+                                       'requirements-ray.txt (the optional extras; see README)')

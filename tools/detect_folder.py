@@ -1,0 +1,61 @@
+"""Detect faces in every image of a folder tree or a list file, on one machine.
+
+    python tools/detect_folder.py photos/ --output results --prefix model/mnet.25
+    python tools/detect_folder.py list.txt --output results --onnx model/mnet.25.onnx --threads 2 \\
+        --letterbox 640x640 --batch-size 16 --crops 112 --draw
+
+Images are decoded in --workers processes while the model runs; the model sees --batch-size images
+per batched forward. Results go to ``<output>/detections.jsonl`` (one JSON record per image: path,
+width, height, boxes, scores, landmarks, error), appended and flushed per batch, and to
+``<output>/detections.parquet`` at the end where pyarrow is installed. A rerun skips the images
+already recorded: an interrupted run loses at most the batch in flight. Files that cannot be read
+are recorded with their error, reported and skipped. --draw writes ``<output>/drawn/``, --crops
+SIZE aligned face crops (ArcFace template) to ``<output>/crops/``; inputs are never written to.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from rcnn.tools import batch_pipeline  # noqa: E402
+from rcnn.utils import cli  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    batch_pipeline.add_detection_arguments(parser)
+    run = parser.add_argument_group('pipeline')
+    run.add_argument('--workers', type=cli.number(0, 64, kind=int),
+                     default=max(1, min(4, (os.cpu_count() or 2) - 1)),
+                     help='decoding processes (0: decode between forwards; default %(default)s)')
+    run.add_argument('--draw', action='store_true', help='write drawn images to <output>/drawn/')
+    run.add_argument('--crops', type=cli.number(0, 1024, kind=int), default=0, metavar='SIZE',
+                     help='write aligned face crops of SIZE x SIZE pixels to <output>/crops/ (a '
+                     'multiple of 112 or 128; 0: none)')
+    run.add_argument('--no-progress', dest='progress', action='store_false',
+                     help='no progress bar')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.setup_logging()
+    spec = batch_pipeline.spec_from_args(args)
+    if args.crops:
+        batch_pipeline.check_crop_size(args.crops)
+    batch_pipeline.check_output_folder(args.input, args.output)
+    items = batch_pipeline.list_inputs(args.input, exclude=args.output)
+    if not items:
+        raise cli.UserError('no images in %s (looked for %s files)'
+                            % (args.input, ', '.join(batch_pipeline.IMAGE_EXTENSIONS)))
+    detector = batch_pipeline.build_detector(spec)
+    summary = batch_pipeline.run_pipeline(
+        items, detector, batch_pipeline.settings_from_args(args), args.output, workers=args.workers,
+        draw=args.draw, crop_size=args.crops, progress=args.progress)
+    print(batch_pipeline.summary_line(summary))
+    parquet = batch_pipeline.write_parquet_if_possible(args.output)
+    print('results: %s%s' % (summary.results, ' and %s' % parquet if parquet else ''))
+    return 0
+
+
+if __name__ == '__main__':
+    cli.run_main(main)
