@@ -25,7 +25,7 @@ Each roidb entry (one image) is a dict:
   ``'max_classes'``, ``'max_overlaps'``: their argmax / max per face
 - ``'flipped'``: False (True on the entries :meth:`retinaface.append_flipped_images` adds)
 - ``'max_num_boxes'``: the largest N over the roidb
-- ``'boxes_mask'``: (M, 4) float32, only where ``config.BBOX_MASK_THRESH > 0`` moved faces
+- ``'boxes_mask'``: (M, 4) float32, only where ``cfg.BBOX_MASK_THRESH > 0`` moved faces
   smaller than that here (the crop loader greys those regions out)
 
 A number that is not finite (nan, inf) stops the parse with ``label.txt:<line>``. Parsing is fast
@@ -188,10 +188,13 @@ class retinaface(IMDB):
     :param data_path: folder that holds ``<split>/label.txt`` and ``<split>/images``
     :param check_images: read every image's size (clip boxes to it) and stop on a missing image;
         when False, images that are absent get ``height = width = None`` and unclipped boxes
+    :param cfg: the run's configuration (``BBOX_MASK_THRESH``, ``TRAIN.MIN_BOX_SIZE``; default:
+        the module-level ``rcnn.config.config``)
     """
 
-    def __init__(self, image_set, root_path, data_path, check_images=True):
+    def __init__(self, image_set, root_path, data_path, check_images=True, cfg=None):
         super().__init__('retinaface', image_set, root_path, data_path)
+        self.cfg = config if cfg is None else cfg
         self.label_file = os.path.join(data_path, image_set, 'label.txt')
         self.images_path = os.path.join(data_path, image_set, 'images')
         self.check_images = check_images
@@ -261,10 +264,10 @@ class retinaface(IMDB):
             if x1 >= x2 or y1 >= y2 or x2 <= 0 or y2 <= 0:
                 dropped.append(line_no)
                 continue
-            if config.BBOX_MASK_THRESH > 0 and min(x2 - x1, y2 - y1) < config.BBOX_MASK_THRESH:
+            if self.cfg.BBOX_MASK_THRESH > 0 and min(x2 - x1, y2 - y1) < self.cfg.BBOX_MASK_THRESH:
                 masks.append((x1, y1, x2, y2))
                 continue
-            if min(x2 - x1, y2 - y1) < config.TRAIN.MIN_BOX_SIZE:
+            if min(x2 - x1, y2 - y1) < self.cfg.TRAIN.MIN_BOX_SIZE:
                 continue
             boxes.append((x1, y1, x2, y2))
             if len(values) == LONG_LINE:
