@@ -232,11 +232,12 @@ def load_resume_point(args):
     return resumed
 
 
-def load_roidb(args, batch_size, num_parts):
+def load_roidb(args, batch_size, num_parts, cfg):
     """The training roidb of ``--image_set``; UserError when it cannot fill one batch per worker."""
     roidb = []
     for image_set in args.image_set.split('+'):
-        roidb += load_gt_roidb(args.dataset, image_set, args.root_path, args.dataset_path, flip=not args.no_flip)
+        roidb += load_gt_roidb(args.dataset, image_set, args.root_path, args.dataset_path, flip=not args.no_flip,
+                               cfg=cfg)
     if len(roidb) // num_parts < batch_size:
         raise UserError('%d training images with faces in %s (%s) cannot fill one batch of %d per worker: add '
                         'images or lower --batch_images' % (len(roidb), args.dataset_path, args.image_set,
@@ -293,7 +294,7 @@ def train_net(args, callbacks=()):
     if rank == 0:
         prepare_prefix(args)
     batch_size = cfg.TRAIN.BATCH_IMAGES * len(ctx)
-    roidb = load_roidb(args, batch_size, num_workers)
+    roidb = load_roidb(args, batch_size, num_workers, cfg)
 
     sym = get_symbol(args.network, mode='train', cfg=cfg)
     start = starting_point(args, sym, cfg)

@@ -200,7 +200,7 @@ def test_real_val_label_file(tmp_path, mnet_config):
 def test_small_faces_become_masks_with_bbox_mask_thresh(tmp_path, mnet_config, monkeypatch):
     monkeypatch.setattr(mnet_config, 'BBOX_MASK_THRESH', 10)
     data = make_split(tmp_path, 'val', '# a.jpg\n1 1 5 20\n2 2 30 30\n', {'a.jpg': (64, 64)})
-    roi = retinaface('val', str(tmp_path / 'root'), data).gt_roidb()[0]
+    roi = retinaface('val', str(tmp_path / 'root'), data, cfg=mnet_config).gt_roidb()[0]
     np.testing.assert_array_equal(roi['boxes'], [[2, 2, 32, 32]])
     np.testing.assert_array_equal(roi['boxes_mask'], [[1, 1, 6, 21]])
 
