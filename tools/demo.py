@@ -55,7 +55,7 @@ def main(argv=None):
         '--prefix', prefix, '--pretrained', '', '--lr', str(args.lr),
         '--lr_step', '%d,%d' % (args.epochs - 2, args.epochs), '--end_epoch', str(args.epochs),
         '--batch_images', '8', '--image_size', str(args.size), '--workers', str(args.workers),
-        '--seed', str(args.seed), '--frequent', '1000']))
+        '--seed', str(args.seed), '--frequent', '1000', '--overwrite']))  # a new demo replaces the last one
 
     detector = RetinaFace(prefix, 0, ctx_id=-1, network='net3')
     predictions = {}
