@@ -10,18 +10,23 @@ The photos are made at run time in a temporary folder from the shared test image
 released mnet.25 (so each pays for binding its input shapes) and runs at threshold 0.8:
 
 - ``loop``: ``read_image_file`` + ``RetinaFace.detect(img, 0.8, [1.0])`` one image after the other
-- ``pipeline mxnet``: decoding in --workers processes, ``detect_batch`` on MXNet
+- ``pipeline mxnet``: one model in the main process (``--mxnet-threads`` OpenMP threads) fed by
+  --workers decoding processes, ``detect_batch`` on MXNet
 - ``pipeline onnx``: the same on ONNX Runtime (the model exported with open height, width and
   batch; ``--ort-threads`` intra-op threads, spinning off)
+- ``... model workers``: --model-workers processes, each with its own model (cores / N threads),
+  decoding and detecting whole batches (``detect_folder.py --model-workers N``)
 - ``loop at the 640x640 fit``: the loop with each image resized by the factor that fits it into
   640x640 (the work of letterbox mode without the padding)
-- ``... letterbox``: both pipelines with ``--letterbox 640x640`` (every image one input shape, so
-  batches fill up; fewer pixels for the larger photos than at scale 1: fewer small faces)
+- ``... letterbox``: the model-worker pipelines with ``--letterbox 640x640`` (every image one input
+  shape, so batches fill up; fewer pixels for the larger photos than at scale 1: fewer small faces)
 
 Every method runs --rounds times, in turn, each in a fresh process (so that the thread settings
-apply); printed per method is its best run: images/s, the ratio to the loop (and for letterbox to
-the loop at the fit), and the share of the time the model waited for decoded images. A competing process (--busy: the share of one core it keeps busy, in 100 ms
-periods) runs throughout, as on a machine shared with other jobs.
+apply), timed once its model (every model worker's) is loaded; printed per method is its best run:
+images/s, the ratio to the loop (and for letterbox to the loop at the fit), and the share of the
+time the model waited for decoded images (model workers: spent decoding). A competing process
+(--busy: the share of one core it keeps busy, in 100 ms periods) runs throughout, as on a machine
+shared with other jobs.
 """
 import argparse
 import multiprocessing
@@ -107,11 +112,12 @@ def plain_loop(paths, threshold, fit=None):
     return time.perf_counter() - start, 0.0, faces
 
 
-def pipeline(paths, spec, settings, workers):
-    detector = batch_pipeline.build_detector(spec)
+def pipeline(paths, spec, settings, workers, model_workers):
+    """run_pipeline on the photos once the model (or every model worker's) is loaded."""
     items = [batch_pipeline.InputItem(os.path.basename(p), p) for p in paths]
-    with tempfile.TemporaryDirectory() as out:
-        summary = batch_pipeline.run_pipeline(items, detector, settings, out, workers=workers,
+    with batch_pipeline.loaded_model(spec, model_workers) as model, \
+            tempfile.TemporaryDirectory() as out:
+        summary = batch_pipeline.run_pipeline(items, model, settings, out, workers=workers,
                                               progress=False)
     return summary.seconds, summary.decode_wait, summary.faces
 
@@ -126,17 +132,19 @@ def run_method(args):
         settings = batch_pipeline.default_settings(
             threshold=args.threshold, batch_size=args.batch_size,
             letterbox=LETTERBOX if mode == 'letterbox' else None)
-        threads = args.ort_threads if backend == 'onnx' else args.mxnet_threads
+        model_workers = 1 if mode == 'exact' else args.model_workers
+        threads = 0 if model_workers > 1 else args.ort_threads if backend == 'onnx' else args.mxnet_threads
         spec = batch_pipeline.DetectorSpec(backend, args.onnx if backend == 'onnx' else mnet25_prefix(),
                                            0, 'net3', 0.4, threads)
-        result = pipeline(paths, spec, settings, args.workers)
+        result = pipeline(paths, spec, settings, args.workers, model_workers)
     print('%.4f %.4f %d' % result)
 
 
 METHODS = [('loop', 'loop (MXNet detect())'), ('mxnet-exact', 'pipeline mxnet'),
-           ('onnx-exact', 'pipeline onnx'), ('loop-fit', 'loop at the 640x640 fit'),
-           ('mxnet-letterbox', 'pipeline mxnet letterbox'),
-           ('onnx-letterbox', 'pipeline onnx letterbox')]
+           ('onnx-exact', 'pipeline onnx'), ('mxnet-workers', 'pipeline mxnet, model workers'),
+           ('onnx-workers', 'pipeline onnx, model workers'), ('loop-fit', 'loop at the 640x640 fit'),
+           ('mxnet-letterbox', 'model workers mxnet letterbox'),
+           ('onnx-letterbox', 'model workers onnx letterbox')]
 
 
 def main():
@@ -144,7 +152,10 @@ def main():
     parser.add_argument('--images', type=int, default=60)
     parser.add_argument('--busy', type=float, default=0.7, help='share of a core kept busy (0: none)')
     parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--workers', type=int, default=1, help='decoding processes of the pipeline')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='decoding processes of the pipeline with one model')
+    parser.add_argument('--model-workers', type=int, default=2,
+                        help='processes of the model-worker pipelines (each with cores / N threads)')
     parser.add_argument('--ort-threads', type=int, default=2, help='ONNX Runtime intra-op threads')
     parser.add_argument('--mxnet-threads', type=int, default=2,
                         help="MXNet's OpenMP threads in the pipeline (the loop keeps MXNet's default)")
@@ -169,11 +180,11 @@ def main():
         onnx_path = export_batch_onnx(folder)
         if args.busy > 0:
             competitor.start()
-        print('%d photos of %d sizes, batch %d, %d decoding workers, ONNX Runtime %d threads '
-              '(spinning off), MXNet %d threads in the pipeline, a competing process busy %.0f%% of '
-              'a core, %d cores' % (count, len(SIZES), args.batch_size, args.workers,
-                                    args.ort_threads, args.mxnet_threads, 100 * args.busy,
-                                    os.cpu_count()))
+        print('%d photos of %d sizes, batch %d; one model: %d decoding workers, ONNX Runtime %d '
+              'threads (spinning off), MXNet %d threads; %d model workers; a competing process busy '
+              '%.0f%% of a core, %d cores' % (count, len(SIZES), args.batch_size, args.workers,
+                                              args.ort_threads, args.mxnet_threads,
+                                              args.model_workers, 100 * args.busy, os.cpu_count()))
         best = {}  # method -> (images/s, share of the time waiting for decoding, faces)
         for _ in range(args.rounds):
             for method, _ in METHODS:
@@ -187,7 +198,7 @@ def main():
             rate, waited, faces = best[method]
             against_fit = (', %.2fx the loop at the fit' % (rate / best['loop-fit'][0])
                            if method.endswith('letterbox') else '')
-            print('  %-26s %6.2f images/s  %5.2fx the loop%s; model waited for decoding %4.1f%%  '
+            print('  %-32s %6.2f images/s  %5.2fx the loop%s; model waited for decoding %4.1f%%  '
                   '(%d faces)' % (name, rate, rate / best['loop'][0], against_fit, 100 * waited, faces))
         stop.set()
 

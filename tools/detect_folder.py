@@ -19,14 +19,20 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from rcnn.tools import batch_pipeline  # noqa: E402
 from rcnn.utils import cli  # noqa: E402
 
+DEFAULT_DECODERS = max(1, min(4, (os.cpu_count() or 2) - 1))
+
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     batch_pipeline.add_detection_arguments(parser)
     run = parser.add_argument_group('pipeline')
+    run.add_argument('--model-workers', type=cli.number(1, 64, kind=int), default=1, metavar='N',
+                     help='processes that each load the model and decode and detect whole batches '
+                     '(--threads 0 then gives each cores / N threads); 1: one model, in this '
+                     'process, fed by --workers (default %(default)s)')
     run.add_argument('--workers', type=cli.number(0, 64, kind=int),
-                     default=max(1, min(4, (os.cpu_count() or 2) - 1)),
-                     help='decoding processes (0: decode between forwards; default %(default)s)')
+                     help='decoding processes feeding the model with --model-workers 1 (0: decode '
+                     'between forwards; default %d)' % DEFAULT_DECODERS)
     run.add_argument('--draw', action='store_true', help='write drawn images to <output>/drawn/')
     run.add_argument('--crops', type=cli.number(0, 1024, kind=int), default=0, metavar='SIZE',
                      help='write aligned face crops of SIZE x SIZE pixels to <output>/crops/ (a '
@@ -40,6 +46,10 @@ def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging()
     spec = batch_pipeline.spec_from_args(args)
+    if args.model_workers > 1 and args.workers is not None:
+        raise cli.UserError('--workers %d: decoding processes feed a model in this process, but '
+                            '--model-workers %d decode their own batches; drop one of the two'
+                            % (args.workers, args.model_workers))
     if args.crops:
         batch_pipeline.check_crop_size(args.crops)
     batch_pipeline.check_output_folder(args.input, args.output)
@@ -47,10 +57,11 @@ def main(argv=None):
     if not items:
         raise cli.UserError('no images in %s (looked for %s files)'
                             % (args.input, ', '.join(batch_pipeline.IMAGE_EXTENSIONS)))
-    detector = batch_pipeline.build_detector(spec)
-    summary = batch_pipeline.run_pipeline(
-        items, detector, batch_pipeline.settings_from_args(args), args.output, workers=args.workers,
-        draw=args.draw, crop_size=args.crops, progress=args.progress)
+    with batch_pipeline.loaded_model(spec, args.model_workers) as model:
+        summary = batch_pipeline.run_pipeline(
+            items, model, batch_pipeline.settings_from_args(args), args.output,
+            workers=DEFAULT_DECODERS if args.workers is None else args.workers, draw=args.draw,
+            crop_size=args.crops, progress=args.progress)
     print(batch_pipeline.summary_line(summary))
     parquet = batch_pipeline.write_parquet_if_possible(args.output)
     print('results: %s%s' % (summary.results, ' and %s' % parquet if parquet else ''))

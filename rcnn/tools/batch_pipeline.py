@@ -17,12 +17,17 @@ tools/detect_ray.py (Ray Data) share.
 """
 import collections
 import concurrent.futures
+import contextlib
+import functools
 import hashlib
+import itertools
 import json
 import logging
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 
 import cv2
@@ -237,6 +242,18 @@ def detect_images(detector, images, settings):
                                  batch_size=settings.batch_size, letterbox=settings.letterbox)
 
 
+def detect_files(detector, settings, items, on_image=None):
+    """Decode ``items`` (:data:`InputItem`) in this process and detect faces in them.
+
+    :param on_image: as :func:`batch_records`
+    :return: (their records in order, seconds spent decoding)
+    """
+    start = time.perf_counter()
+    batch = [decode(item) for item in items]
+    decoding = time.perf_counter() - start
+    return batch_records(detector, settings, batch, on_image), decoding
+
+
 def batch_records(detector, settings, batch, on_image=None):
     """The records of a batch of decoded inputs, in order.
 
@@ -390,9 +407,22 @@ def write_parquet_if_possible(out_dir):
 
 
 # ---------------------------------------------------------------------------------------- decoding
+def _follow_parent():
+    """A worker process of a pool: Ctrl-C is left to the process that started it (which stops the
+    pool), and the worker ends as soon as that process ends (a pool's workers otherwise outlive a
+    killed run, waiting for tasks that never come)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch(parent):
+        parent.join()
+        os._exit(1)
+    threading.Thread(target=watch, args=(multiprocessing.parent_process(),), daemon=True).start()
+
+
 def _init_decoder():
     """A decoding process: one OpenCV thread, and a lower priority than the model's process, whose
     threads meet at barriers (one preempted thread stalls the others)."""
+    _follow_parent()
     cv2.setNumThreads(1)
     os.nice(_DECODER_NICENESS)
 
@@ -444,6 +474,89 @@ class Decoder:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+# ---------------------------------------------------------------------------------------- model workers
+_worker = {}  # in a model worker process: its 'detector', or the 'error' that stopped building it
+
+
+def _init_model_worker(spec, loaded, log_level):
+    """A model worker process: logging as in the parent, one OpenCV thread, its own detector (a
+    UserError building it is kept and raised by every task); then wait until all are loaded."""
+    _follow_parent()
+    cli.setup_logging(log_level)
+    cv2.setNumThreads(1)
+    try:
+        _worker['detector'] = build_detector(spec)
+    except UserError as err:
+        _worker['error'] = err
+    loaded.wait()
+
+
+def _worker_detector():
+    if 'error' in _worker:
+        raise _worker['error']
+    return _worker['detector']
+
+
+def _check_worker():
+    _worker_detector()
+
+
+def _detect_files_in_worker(settings, items, on_image):
+    return detect_files(_worker_detector(), settings, items, on_image)
+
+
+class ModelWorkers:
+    """``count`` processes, each with its own detector, that decode and detect whole batches
+    (data parallelism: on few cores, single-threaded runtimes side by side use the cores better
+    than one runtime's intra-op threads, which wait for each other at every layer).
+
+    :param spec: :data:`DetectorSpec`; ``threads`` 0 shares the cores out: ``cpu_count // count``
+        intra-op threads per worker (at least 1)
+    :param count: worker processes, >= 1
+    Construction returns once every worker has loaded its model; a UserError loading it (a missing
+    or corrupt model file) is raised here. Use as a context manager (or call :meth:`close`).
+    """
+
+    def __init__(self, spec, count):
+        if spec.threads == 0:
+            spec = spec._replace(threads=max(1, (os.cpu_count() or 1) // count))
+        self.spec, self.count = spec, count
+        context = multiprocessing.get_context('spawn')
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            count, mp_context=context, initializer=_init_model_worker,
+            initargs=(spec, context.Barrier(count), logging.getLogger().getEffectiveLevel()))
+        try:  # one task per worker starts them all; the barrier holds each until all are loaded
+            for future in [self._pool.submit(_check_worker) for _ in range(count)]:
+                future.result()
+        except BaseException:
+            self.close()
+            raise
+
+    def submit(self, settings, items, on_image=None):
+        """A future of :func:`detect_files` on ``items`` in a worker: (records, seconds decoding)."""
+        return self._pool.submit(_detect_files_in_worker, settings, items, on_image)
+
+    def close(self):
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+@contextlib.contextmanager
+def loaded_model(spec, model_workers=1):
+    """What :func:`run_pipeline` runs, as a context: one detector in this process (``model_workers``
+    1) or :class:`ModelWorkers` (> 1, closed on exit)."""
+    if model_workers == 1:
+        yield build_detector(spec)
+        return
+    with ModelWorkers(spec, model_workers) as workers:
+        yield workers
+
+
 # ---------------------------------------------------------------------------------------- pipeline
 PipelineSummary = collections.namedtuple(
     'PipelineSummary', 'images skipped faces errors seconds decode_wait results')
@@ -474,18 +587,53 @@ def summary_line(summary):
                100.0 * summary.decode_wait / summary.seconds if summary.seconds > 0 else 0.0))
 
 
-def run_pipeline(items, detector, settings, out_dir, workers=1, draw=False, crop_size=0,
+def _detect_here(items, detector, settings, workers, on_image):
+    """(records, seconds the model waited for decoding) of each batch, in order: decoding in
+    ``workers`` processes, the model in this one."""
+    decoder = Decoder(items, workers, ahead=2 * settings.batch_size)
+    try:
+        while True:
+            waited = decoder.waited
+            batch = decoder.next_batch(settings.batch_size)
+            if not batch:
+                return
+            yield (batch_records(detector, settings, batch, on_image=on_image),
+                   decoder.waited - waited)
+    finally:
+        decoder.close()
+
+
+def _detect_in_workers(items, model_workers, settings, on_image):
+    """(records, seconds decoding per worker) of each batch, in order: whole batches in the model
+    workers, at most two per worker in flight."""
+    size = settings.batch_size
+    batches = (items[start:start + size] for start in range(0, len(items), size))
+    pending = collections.deque(model_workers.submit(settings, batch, on_image)
+                                for batch in itertools.islice(batches, 2 * model_workers.count))
+    while pending:
+        records, decoding = pending.popleft().result()
+        batch = next(batches, None)
+        if batch is not None:
+            pending.append(model_workers.submit(settings, batch, on_image))
+        yield records, decoding / model_workers.count
+
+
+def run_pipeline(items, model, settings, out_dir, workers=1, draw=False, crop_size=0,
                  progress=True):
     """Detect faces in every input not yet in ``<out_dir>/detections.jsonl`` and append their
-    records there, one flushed batch at a time.
+    records there, one flushed batch at a time, in input order.
 
     :param items: :data:`InputItem` list (see :func:`list_inputs`)
-    :param detector: a RetinaFace or RetinaFaceONNX detector
+    :param model: what :func:`loaded_model` gives: a RetinaFace or RetinaFaceONNX detector (run here,
+        fed by ``workers`` decoding processes), or :class:`ModelWorkers` (each decodes and detects
+        whole batches; at most two batches per worker are in flight)
     :param settings: :data:`DetectionSettings`
-    :param workers: decoding processes (0: decode in this process, in series with the model)
+    :param workers: decoding processes for a detector run here (0: decode in this process, in
+        series with the model); unused with ModelWorkers
     :param draw: also write ``drawn/<name>.jpg`` with the boxes and landmarks
     :param crop_size: also write ``crops/<name>-<i>.jpg`` aligned crops of this size (0: none)
-    :return: :data:`PipelineSummary` of this run
+    :return: :data:`PipelineSummary` of this run; its ``decode_wait`` is the time the model waited
+        for decoded images (with ModelWorkers: each worker's time decoding, averaged)
     """
     os.makedirs(out_dir, exist_ok=True)
     for wanted, folder in ((draw, DRAWN_FOLDER), (crop_size, CROPS_FOLDER)):
@@ -494,28 +642,27 @@ def run_pipeline(items, detector, settings, out_dir, workers=1, draw=False, crop
     results = JsonLinesResults(os.path.join(out_dir, RESULTS_NAME))
     todo = [item for item in items if item.key not in results.done]
     faces_before, errors_before = results.faces, results.errors
-
-    def extras(key, img, faces, landmarks):
-        _write_extras(out_dir, key, img, faces, landmarks, draw, crop_size)
-
-    decoder = Decoder(todo, workers, ahead=2 * settings.batch_size)
+    extras = (functools.partial(_write_extras, out_dir, draw=draw, crop_size=crop_size)
+              if draw or crop_size else None)
+    if isinstance(model, ModelWorkers):
+        batches = _detect_in_workers(todo, model, settings, extras)
+    else:
+        batches = _detect_here(todo, model, settings, workers, extras)
     bar = tqdm(total=len(todo), unit='img', desc='detecting', disable=not progress or None)
+    decode_wait = 0.0
     start = time.perf_counter()
     try:
-        while True:
-            batch = decoder.next_batch(settings.batch_size)
-            if not batch:
-                break
-            records = batch_records(detector, settings, batch, on_image=extras)
+        for records, waited in batches:
             results.append(records)
-            bar.update(len(batch))
+            decode_wait += waited
+            bar.update(len(records))
             bar.set_postfix(faces=results.faces - faces_before, bad=results.errors - errors_before,
                             refresh=False)
     finally:
         bar.close()
-        decoder.close()
+        batches.close()
         results.close()
     seconds = time.perf_counter() - start
     return PipelineSummary(images=len(todo), skipped=len(items) - len(todo),
                            faces=results.faces - faces_before, errors=results.errors - errors_before,
-                           seconds=seconds, decode_wait=decoder.waited, results=results.path)
+                           seconds=seconds, decode_wait=decode_wait, results=results.path)

@@ -49,9 +49,9 @@ class DetectorActor:
 
     def __call__(self, batch):
         import pyarrow as pa
-        decoded = [batch_pipeline.decode(batch_pipeline.InputItem(str(key), str(path)))
-                   for key, path in zip(batch['key'], batch['file'])]
-        records = batch_pipeline.batch_records(self.detector, self.settings, decoded)
+        items = [batch_pipeline.InputItem(str(key), str(path))
+                 for key, path in zip(batch['key'], batch['file'])]
+        records, _ = batch_pipeline.detect_files(self.detector, self.settings, items)
         return pa.Table.from_pylist(records, schema=batch_pipeline.record_schema())
 
 

@@ -126,17 +126,47 @@ def test_a_rerun_skips_everything(full_run, photo_tree):
     assert read_records(full_run) == before
 
 
-def test_a_killed_run_resumes_without_losing_or_doubling(full_run, photo_tree, tmp_path):
+def child_processes(pid):
+    """Ids of the processes whose parent is ``pid`` (from /proc)."""
+    children = []
+    for entry in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                stat = f.read()
+        except OSError:  # not a process, or it has just ended
+            continue
+        if int(stat.rsplit(')', 1)[1].split()[1]) == pid:
+            children.append(int(entry))
+    return children
+
+
+def ended(pid):
+    """Whether process ``pid`` is gone (or a zombie waiting to be reaped)."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] == 'Z'
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize('mode', [['--workers', '1'], ['--model-workers', '2']],
+                         ids=['decoding-workers', 'model-workers'])
+def test_a_killed_run_resumes_without_losing_or_doubling(full_run, photo_tree, tmp_path, mode):
     out = tmp_path / 'killed'
     args = [sys.executable, SCRIPT, str(photo_tree), '--output', str(out), '--prefix',
-            mnet25_prefix(), '--scale', SCALE, '--batch-size', '1', '--no-progress']
+            mnet25_prefix(), '--scale', SCALE, '--batch-size', '1', '--no-progress'] + mode
     process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = out / batch_pipeline.RESULTS_NAME
     deadline = time.time() + 120
     while time.time() < deadline and not (results.exists() and results.read_text().count('\n') >= 2):
         time.sleep(0.05)
+    workers = child_processes(process.pid) if os.path.isdir('/proc') else []
     process.send_signal(signal.SIGKILL)
     process.wait()
+    deadline = time.time() + 10  # the pool's processes end with the run, not hang on
+    while time.time() < deadline and not all(ended(pid) for pid in workers):
+        time.sleep(0.05)
+    assert all(ended(pid) for pid in workers)
     done = results.read_text().count('\n')
     assert 2 <= done < len(read_records(full_run))
     with open(results, 'a') as f:  # as if killed in the middle of writing the next line
@@ -146,6 +176,17 @@ def test_a_killed_run_resumes_without_losing_or_doubling(full_run, photo_tree, t
     assert 'torn last line' in result.stderr
     assert sorted(read_records(out), key=lambda r: r['path']) == \
         sorted(read_records(full_run), key=lambda r: r['path'])
+
+
+def test_two_model_workers_give_the_records_of_one(full_run, photo_tree, tmp_path):
+    out = tmp_path / 'two'
+    status = detect_folder.main([str(photo_tree), '--output', str(out), '--prefix', mnet25_prefix(),
+                                 '--scale', SCALE, '--batch-size', '2', '--model-workers', '2',
+                                 '--crops', '112', '--draw', '--no-progress'])
+    assert status == 0
+    assert read_records(out) == read_records(full_run)  # the same records, in input order
+    for folder in ('crops', 'drawn'):
+        assert sorted(os.listdir(out / folder)) == sorted(os.listdir(full_run / folder))
 
 
 def test_a_list_file_names_images_relative_to_itself(photo_tree, tmp_path, detector):
@@ -170,6 +211,12 @@ def test_a_list_file_names_images_relative_to_itself(photo_tree, tmp_path, detec
                          "'640' (see detect_folder.py --help)"),
     ('empty folder', 1, 'error: no images in {tmp}/empty (looked for .jpg, .jpeg, .png, .bmp, .tif, '
                         '.tiff, .webp files)'),
+    ('decoders with model workers', 1, 'error: --workers 2: decoding processes feed a model in '
+                                       'this process, but --model-workers 2 decode their own '
+                                       'batches; drop one of the two'),
+    ('missing model in model workers', 1, 'error: network graph not found: {tmp}/nothing-symbol.json '
+                                          '(see model/README.md for where to get the released '
+                                          'models and where to put them)'),
     ('not a results file', 1, 'error: {tmp}/res/detections.jsonl:2: not a JSON record; this is not a '
                               'results file of this tool (choose another --output)'),
 ])
@@ -187,6 +234,10 @@ def test_expected_failures_are_one_error_line(tmp_path, case, status, message):
         'bad crop size': [tmp_path / 'in', '--output', tmp_path / 'o', '--crops', '100'] + model,
         'bad letterbox': [tmp_path / 'in', '--output', tmp_path / 'o', '--letterbox', '640'] + model,
         'empty folder': [tmp_path / 'empty', '--output', tmp_path / 'o'] + model,
+        'decoders with model workers': [tmp_path / 'in', '--output', tmp_path / 'o', '--workers',
+                                        '2', '--model-workers', '2'] + model,
+        'missing model in model workers': [tmp_path / 'in', '--output', tmp_path / 'o', '--prefix',
+                                           tmp_path / 'nothing', '--model-workers', '2'],
         'not a results file': [tmp_path / 'in', '--output', tmp_path / 'res', '--no-progress'] + model,
     }[case]
     result = run_tool(*args)
