@@ -1,14 +1,15 @@
 """Detect faces in every image of a folder tree or a list file, on one machine.
 
     python tools/detect_folder.py photos/ --output results --prefix model/mnet.25
-    python tools/detect_folder.py list.txt --output results --onnx model/mnet.25.onnx --threads 2 \\
+    python tools/detect_folder.py list.txt --output results --onnx model/mnet.25.onnx \\
         --letterbox 640x640 --batch-size 16 --crops 112 --draw
 
-Images are decoded in --workers processes while the model runs; the model sees --batch-size images
-per batched forward. Results go to ``<output>/detections.jsonl`` (one JSON record per image: path,
-width, height, boxes, scores, landmarks, error), appended and flushed per batch, and to
+--model-workers processes each load the model and decode and detect whole batches of --batch-size
+images side by side (with --model-workers 1 the model runs here, fed by --workers decoding
+processes). Results go to ``<output>/detections.jsonl`` (one JSON record per image, in input order:
+path, width, height, boxes, scores, landmarks, error), appended and flushed per batch, and to
 ``<output>/detections.parquet`` at the end where pyarrow is installed. A rerun skips the images
-already recorded: an interrupted run loses at most the batch in flight. Files that cannot be read
+already recorded: an interrupted run loses at most its batches in flight. Files that cannot be read
 are recorded with their error, reported and skipped. --draw writes ``<output>/drawn/``, --crops
 SIZE aligned face crops (ArcFace template) to ``<output>/crops/``; inputs are never written to.
 """
@@ -19,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from rcnn.tools import batch_pipeline  # noqa: E402
 from rcnn.utils import cli  # noqa: E402
 
+DEFAULT_MODEL_WORKERS = max(1, min(4, os.cpu_count() or 1))
 DEFAULT_DECODERS = max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
@@ -26,10 +28,11 @@ def parse_args(argv=None):
     parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     batch_pipeline.add_detection_arguments(parser)
     run = parser.add_argument_group('pipeline')
-    run.add_argument('--model-workers', type=cli.number(1, 64, kind=int), default=1, metavar='N',
+    run.add_argument('--model-workers', type=cli.number(1, 64, kind=int),
+                     default=DEFAULT_MODEL_WORKERS, metavar='N',
                      help='processes that each load the model and decode and detect whole batches '
-                     '(--threads 0 then gives each cores / N threads); 1: one model, in this '
-                     'process, fed by --workers (default %(default)s)')
+                     '(--threads 0 then gives each cores / N threads; default %(default)s: one per '
+                     'core, at most 4); 1: one model, in this process, fed by --workers')
     run.add_argument('--workers', type=cli.number(0, 64, kind=int),
                      help='decoding processes feeding the model with --model-workers 1 (0: decode '
                      'between forwards; default %d)' % DEFAULT_DECODERS)

@@ -95,7 +95,7 @@ def add_detection_arguments(parser):
     model.add_argument('--nms', type=cli.number(0, 1), default=0.4, help='NMS IoU threshold')
     model.add_argument('--threads', type=cli.number(0, kind=int), default=0,
                        help='intra-op threads of ONNX Runtime / MXNet per detector (0: the '
-                       'runtime\'s default)')
+                       'runtime\'s default, one per core; among model workers, cores / workers)')
     detect = parser.add_argument_group('detection')
     detect.add_argument('--threshold', type=cli.number(0, 1), default=0.8, help='minimum face score')
     sizes = detect.add_mutually_exclusive_group()

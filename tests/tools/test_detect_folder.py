@@ -68,7 +68,8 @@ def run_tool(*args):
 def full_run(photo_tree, tmp_path_factory):
     out = tmp_path_factory.mktemp('out') / 'results'
     status = detect_folder.main([str(photo_tree), '--output', str(out), '--prefix', mnet25_prefix(),
-                                 '--scale', SCALE, '--batch-size', '3', '--workers', '1',
+                                 '--scale', SCALE, '--batch-size', '3', '--model-workers', '1',
+                                 '--workers', '1',
                                  '--crops', '112', '--draw', '--no-progress'])
     assert status == 0
     return out
@@ -149,8 +150,8 @@ def ended(pid):
         return True
 
 
-@pytest.mark.parametrize('mode', [['--workers', '1'], ['--model-workers', '2']],
-                         ids=['decoding-workers', 'model-workers'])
+@pytest.mark.parametrize('mode', [['--model-workers', '1', '--workers', '1'],
+                                  ['--model-workers', '2']], ids=['decoding-workers', 'model-workers'])
 def test_a_killed_run_resumes_without_losing_or_doubling(full_run, photo_tree, tmp_path, mode):
     out = tmp_path / 'killed'
     args = [sys.executable, SCRIPT, str(photo_tree), '--output', str(out), '--prefix',
