@@ -5,15 +5,19 @@ tools/detect_ray.py (Ray Data) share.
   call the image: the path relative to the folder (``/``-separated), or the list file's line as
   written.
 - :func:`build_detector`: the MXNet or ONNX Runtime detector of a :class:`DetectorSpec`.
-- :func:`detect_images`: detections of a batch of decoded images under :class:`DetectionSettings`.
+- :func:`detect_images`: detections of a batch of decoded images under :class:`DetectionSettings`;
+  :func:`detect_files`: decode a batch of files and detect (a Ray actor, a model worker).
 - :func:`detection_record` / :func:`error_record`: one image's result as a flat record
   (``RECORD_FIELDS``): path, width, height, boxes (N x [x1, y1, x2, y2] pixels, inclusive "+1"
   widths), scores (N), landmarks (N x 5 x [x, y], the detector's order), error (None, or why the
   file could not be read: then width, height, boxes, scores and landmarks are None).
 - :class:`JsonLinesResults`: the one JSON-lines results file, appended and flushed per batch; a rerun
   reads which paths are done (tolerating a torn last line) and skips them.
-- :func:`run_pipeline`: decode in worker processes while the model runs, batched forward, records
-  plus optional drawn images and aligned crops, a progress bar in images/s.
+- :class:`ModelWorkers` / :func:`loaded_model`: processes that each hold a detector and decode and
+  detect whole batches (data parallelism), or one detector in this process.
+- :func:`run_pipeline`: with one detector here, decode in worker processes while it runs; with
+  model workers, batches to them; batched forwards, records written in input order, optional
+  drawn images and aligned crops, a progress bar in images/s.
 """
 import collections
 import concurrent.futures
@@ -95,7 +99,8 @@ def add_detection_arguments(parser):
     model.add_argument('--nms', type=cli.number(0, 1), default=0.4, help='NMS IoU threshold')
     model.add_argument('--threads', type=cli.number(0, kind=int), default=0,
                        help='intra-op threads of ONNX Runtime / MXNet per detector (0: the '
-                       'runtime\'s default, one per core; among model workers, cores / workers)')
+                       'runtime\'s default, one per core; detect_folder.py\'s model workers: cores / '
+                       'workers)')
     detect = parser.add_argument_group('detection')
     detect.add_argument('--threshold', type=cli.number(0, 1), default=0.8, help='minimum face score')
     sizes = detect.add_mutually_exclusive_group()
