@@ -29,10 +29,11 @@ def parse_args(argv=None):
     batch_pipeline.add_detection_arguments(parser)
     run = parser.add_argument_group('pipeline')
     run.add_argument('--model-workers', type=cli.number(1, 64, kind=int),
-                     default=DEFAULT_MODEL_WORKERS, metavar='N',
+                     metavar='N',
                      help='processes that each load the model and decode and detect whole batches '
-                     '(--threads 0 then gives each cores / N threads; default %(default)s: one per '
-                     'core, at most 4); 1: one model, in this process, fed by --workers')
+                     '(--threads 0 then gives each cores / N threads; default %d: one per core, at '
+                     'most 4, or 1 when --workers is given); 1: one model, in this process, fed by '
+                     '--workers' % DEFAULT_MODEL_WORKERS)
     run.add_argument('--workers', type=cli.number(0, 64, kind=int),
                      help='decoding processes feeding the model with --model-workers 1 (0: decode '
                      'between forwards; default %d)' % DEFAULT_DECODERS)
@@ -42,7 +43,10 @@ def parse_args(argv=None):
                      'multiple of 112 or 128; 0: none)')
     run.add_argument('--no-progress', dest='progress', action='store_false',
                      help='no progress bar')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.model_workers is None:
+        args.model_workers = DEFAULT_MODEL_WORKERS if args.workers is None else 1
+    return args
 
 
 def main(argv=None):

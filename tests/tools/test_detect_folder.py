@@ -272,3 +272,13 @@ def test_the_onnx_backend_gives_the_mxnet_records(full_run, photo_tree, detector
         assert len(record['scores']) == len(want['scores']), record['path']
         np.testing.assert_allclose(np.reshape(record['boxes'], (-1, 4)),
                                    np.reshape(want['boxes'], (-1, 4)), atol=0.02)
+
+
+@pytest.mark.parametrize('argv, model_workers', [
+    ([], detect_folder.DEFAULT_MODEL_WORKERS),
+    (['--workers', '2'], 1),  # decoding processes feed one model in the main process
+    (['--model-workers', '3'], 3),
+])
+def test_model_workers_default_follows_workers(argv, model_workers):
+    args = detect_folder.parse_args(['in', '--output', 'out', '--prefix', 'm'] + argv)
+    assert args.model_workers == model_workers
