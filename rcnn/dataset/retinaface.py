@@ -42,7 +42,6 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from ..config import config
 from ..utils.cli import UserError
 from .imdb import IMDB
 
@@ -188,13 +187,15 @@ class retinaface(IMDB):
     :param data_path: folder that holds ``<split>/label.txt`` and ``<split>/images``
     :param check_images: read every image's size (clip boxes to it) and stop on a missing image;
         when False, images that are absent get ``height = width = None`` and unclipped boxes
-    :param cfg: the run's configuration (``BBOX_MASK_THRESH``, ``TRAIN.MIN_BOX_SIZE``; default:
-        the module-level ``rcnn.config.config``)
+    :param cfg: the run's configuration, for ``BBOX_MASK_THRESH`` and ``TRAIN.MIN_BOX_SIZE``;
+        without one (the original's signature) both are 0, sample_config.py's values: no face is
+        masked or dropped for its size
     """
 
     def __init__(self, image_set, root_path, data_path, check_images=True, cfg=None):
         super().__init__('retinaface', image_set, root_path, data_path)
-        self.cfg = config if cfg is None else cfg
+        self.mask_thresh = 0 if cfg is None else cfg.BBOX_MASK_THRESH
+        self.min_box_size = 0 if cfg is None else cfg.TRAIN.MIN_BOX_SIZE
         self.label_file = os.path.join(data_path, image_set, 'label.txt')
         self.images_path = os.path.join(data_path, image_set, 'images')
         self.check_images = check_images
@@ -264,10 +265,10 @@ class retinaface(IMDB):
             if x1 >= x2 or y1 >= y2 or x2 <= 0 or y2 <= 0:
                 dropped.append(line_no)
                 continue
-            if self.cfg.BBOX_MASK_THRESH > 0 and min(x2 - x1, y2 - y1) < self.cfg.BBOX_MASK_THRESH:
+            if self.mask_thresh > 0 and min(x2 - x1, y2 - y1) < self.mask_thresh:
                 masks.append((x1, y1, x2, y2))
                 continue
-            if min(x2 - x1, y2 - y1) < self.cfg.TRAIN.MIN_BOX_SIZE:
+            if min(x2 - x1, y2 - y1) < self.min_box_size:
                 continue
             boxes.append((x1, y1, x2, y2))
             if len(values) == LONG_LINE:

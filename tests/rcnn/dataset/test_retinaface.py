@@ -230,3 +230,12 @@ def test_bad_box_table_one_warning_with_the_first_lines(tmp_path, mnet_config, c
     assert [r.getMessage() for r in caplog.records] == [
         'retinaface_train: dropped %d boxes with no area or entirely outside their image (%s, ...)'
         % (len(dropped), ', '.join('%s:%d' % (label, n) for n in dropped[:5]))]
+
+
+def test_without_cfg_no_face_is_masked_or_dropped_for_size(tmp_path, monkeypatch):
+    import rcnn.config
+    monkeypatch.setitem(rcnn.config.config, 'BBOX_MASK_THRESH', 10)  # the global is not read
+    data = make_split(tmp_path, 'val', '# a.jpg\n1 1 5 20\n2 2 30 30\n', {'a.jpg': (64, 64)})
+    roi = retinaface('val', str(tmp_path / 'root'), data).gt_roidb()[0]
+    np.testing.assert_array_equal(roi['boxes'], [[1, 1, 6, 21], [2, 2, 32, 32]])
+    assert 'boxes_mask' not in roi
