@@ -35,7 +35,7 @@ def main():
     cfg.SCALES = [(args.size, args.size)]
     with tempfile.TemporaryDirectory() as root:
         synthetic.write_split(root, 'train', 32, seed=0)
-        roidb = load_gt_roidb('retinaface', 'train', os.path.join(root, 'cache'), root, flip=True)
+        roidb = load_gt_roidb('retinaface', 'train', root, root, flip=True, cfg=cfg)
         sym = get_symbol(args.network, mode='train', cfg=cfg)
         feat_sym = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in cfg.RPN_FEAT_STRIDE]
         loader = CropLoader(feat_sym, roidb, batch_size=args.batch, shuffle=True, cfg=cfg, num_workers=args.workers,
