@@ -127,6 +127,16 @@ class CropLoader(mx.io.DataIter):
             self.ready = {}
             self._fill()
 
+    def skip(self, count):
+        """Pass over the next ``count`` batches of this epoch without making them (a run resumed
+        mid-epoch): the batches after them are those an uninterrupted epoch would give."""
+        self.cur_batch = min(self.cur_batch + count, self.num_batches)
+        if self.pool is not None:
+            for key in [key for key in self.ready if key[1] < self.cur_batch]:
+                self.pool.release(self.ready.pop(key))
+            self.submitted = max(self.submitted, self.cur_batch)
+            self._fill()
+
     def _fill(self):
         while self.submitted < self.num_batches and self.pool.submit(
                 (self.epoch, self.submitted), self._batch_indices(self.submitted), self._batch_seed(self.submitted)):
@@ -142,7 +152,7 @@ class CropLoader(mx.io.DataIter):
         key = (self.epoch, self.cur_batch)
         while key not in self.ready:
             slot, done = self.pool.get()
-            if done[0] != self.epoch:  # left over from an epoch cut short by reset()
+            if done[0] != self.epoch or done[1] < self.cur_batch:  # from an epoch cut short, or skipped
                 self.pool.release(slot)
                 self._fill()
                 continue

@@ -57,6 +57,16 @@ def _state_from_arrays(position, kind, arrays):
     return tuple(arrays.get('state:%d:%d' % (position, k)) for k in range(kind))
 
 
+def _skip(train_iter, count):
+    """Pass over the next ``count`` batches of ``train_iter``: without making them where it can
+    (:meth:`rcnn.core.loader.CropLoader.skip`), else by reading them."""
+    if hasattr(train_iter, 'skip'):
+        train_iter.skip(count)
+        return
+    for _ in range(count):
+        train_iter.next()
+
+
 class Trainer:
     """Owns the bound Module and the training state (epoch, global step).
 
@@ -176,7 +186,8 @@ class Trainer:
         :param metric: mx.metric.EvalMetric updated with the train graph's outputs
         :param end_epoch: stop after this epoch
         :param end_step: stop at this global step (the original stops at its last lr step)
-        :param skip_batches: batches of the first epoch already done (resume mid-epoch)
+        :param skip_batches: batches of the first epoch already done (resume mid-epoch), passed over
+            without being made where ``train_iter`` can (:meth:`rcnn.core.loader.CropLoader.skip`)
         :param frequent: log a line every this many batches
         :param callbacks: objects with optional ``batch_end(trainer)``, ``epoch_end(trainer)``
         """
@@ -189,10 +200,10 @@ class Trainer:
                 bar = tqdm(total=getattr(train_iter, 'num_batches', None), initial=skip_batches,
                            desc='epoch %d' % self.epoch, unit='img', unit_scale=batch_size, leave=False,
                            disable=None)
+                if skip_batches:
+                    _skip(train_iter, skip_batches)
+                    self.batch_in_epoch = skip_batches
                 for batch in train_iter:
-                    if self.batch_in_epoch < skip_batches:
-                        self.batch_in_epoch += 1
-                        continue
                     self.module.forward_backward(batch)
                     self.module.update()
                     self.module.update_metric(metric, batch.label)

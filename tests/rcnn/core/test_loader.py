@@ -97,3 +97,26 @@ def test_the_configuration_is_a_required_keyword(roidb):
     """No global configuration is read in its place: without cfg the call fails and says so."""
     with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'cfg'"):
         CropLoader(score_symbols((32, 16, 8)), roidb, batch_size=1, num_workers=0)
+
+
+@pytest.mark.parametrize('num_workers', [0, 1])
+def test_skip_passes_over_batches_without_making_them(mnet_config, roidb, monkeypatch, num_workers):
+    """A run resumed mid-epoch: the batches after the skipped ones equal an uninterrupted epoch's."""
+    feat = score_symbols(mnet_config.RPN_FEAT_STRIDE)
+    roidb = roidb[:4]
+    whole = batches(CropLoader(feat, roidb, batch_size=1, shuffle=True, cfg=mnet_config, num_workers=0, seed=5))
+    made = []
+    if num_workers == 0:
+        import rcnn.core.loader
+        real = rcnn.core.loader.make_batch
+        monkeypatch.setattr(rcnn.core.loader, 'make_batch', lambda roidb, *a: made.append(roidb) or real(roidb, *a))
+    resumed = CropLoader(feat, roidb, batch_size=1, shuffle=True, cfg=mnet_config, num_workers=num_workers, seed=5)
+    try:
+        resumed.skip(2)
+        rest = batches(resumed)
+    finally:
+        resumed.close()
+    assert len(rest) == 2 and len(made) == (2 if num_workers == 0 else 0)
+    for got, want in zip(rest, whole[2:]):
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
