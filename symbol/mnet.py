@@ -5,7 +5,6 @@ prefix, so its layers and parameters carry the names of ``mnet.25-0000.params``
 (``mobilenet0_conv0_weight``, ``mobilenet0_batchnorm0_running_mean``, ...). Only the architecture
 is used; no weights are downloaded.
 """
-import mxnet as mx
 from mxnet.gluon.model_zoo import vision
 
 from .common import RF_NAMES
