@@ -193,7 +193,7 @@ def checkpoint_files(prefix):
 
 def load_meta(prefix, epoch):
     """The meta JSON of a checkpoint, or {} when there is none."""
-    path = '%s-%04d.json' % (prefix, epoch)
+    path = meta_path(prefix, epoch)
     if not os.path.exists(path):
         return {}
     with open(path) as f:
