@@ -52,7 +52,7 @@ def detector_preset(cfg):
     name = getattr(cfg, 'DETECTOR_PRESET', None)
     if name is None:
         raise DetectorError('the configuration has no DETECTOR_PRESET: add config.DETECTOR_PRESET = '
-                         "'net3' (the released models' preset; see sample_config.py) to config.py")
+                            "'net3' (the released models' preset; see sample_config.py) to config.py")
     try:
         preset = presets.detector_preset(name)
     except ValueError as err:
@@ -71,7 +71,7 @@ def detector_preset(cfg):
                            % (list(cfg.PIXEL_MEANS), list(cfg.PIXEL_STDS), cfg.PIXEL_SCALE))
     if differences:
         raise DetectorError('DETECTOR_PRESET %r does not describe this configuration: its %s differ '
-                         'from the preset (see rcnn/processing/presets.py)' % (name, ' and '.join(differences)))
+                            'from the preset (see rcnn/processing/presets.py)' % (name, ' and '.join(differences)))
     return name
 
 
