@@ -28,6 +28,7 @@ from rcnn.core.loader import CropLoader
 from rcnn.core.metric import get_train_metrics
 from rcnn.core.module import LATEST, Trainer
 from rcnn.core.schedule import EpochStepScheduler, parse_lr_step
+from rcnn.processing import presets
 from rcnn.PY_OP import rpn_fpn_ohem3
 from rcnn.utils import checkpoint, cli
 from rcnn.utils.cli import UserError, number
@@ -180,10 +181,15 @@ def build_optimizer(args, num_devices, num_workers, iters_per_epoch, begin_step)
                             begin_num_update=begin_step)
 
 
+def checkpoint_prefixes(prefix):
+    """Prefixes of a training run's checkpoints: the numbered ones and the best ones."""
+    return prefix, prefix + callback.BEST_AP, prefix + callback.BEST_LOSS
+
+
 def run_files(prefix):
     """Files of a training run under ``prefix``: checkpoints (the best ones included), metrics, curves."""
     files = []
-    for name in (prefix, prefix + callback.BEST_AP, prefix + callback.BEST_LOSS):
+    for name in checkpoint_prefixes(prefix):
         files += checkpoint.checkpoint_files(name)
     return files + [p for p in (prefix + '-metrics.jsonl', prefix + '-curves.png') if os.path.exists(p)]
 
@@ -191,7 +197,7 @@ def run_files(prefix):
 def prepare_prefix(args):
     """Complete saves that a killed run left half-renamed, remove their temporary files, and
     refuse to start a new run over another run's files unless ``--overwrite`` (which removes them)."""
-    for prefix in (args.prefix, args.prefix + callback.BEST_AP, args.prefix + callback.BEST_LOSS):
+    for prefix in checkpoint_prefixes(args.prefix):
         for journal in checkpoint.finish_interrupted_saves(prefix):
             log.warning('completed the checkpoint save that %s records (the run was killed while saving)', journal)
     if args.resume is not None:
@@ -319,7 +325,7 @@ def train_net(args, callbacks=()):
                           fixed_param_names=start.fixed_params, prefix=args.prefix, is_writer=rank == 0)
         trainer.epoch, trainer.step = start.epoch, start.step
         trainer.extra_meta = {'network': args.network, 'dataset': args.dataset,
-                              'detector_preset': cfg.DETECTOR_PRESET, 'args': vars(args),
+                              presets.META_KEY: cfg.DETECTOR_PRESET, 'args': vars(args),
                               'fixed_params': start.fixed_params, 'loader_seed': start.loader_seed}
         trainer.state_hooks = {'ohem_rng': rpn_fpn_ohem3.rng_state}
         trainer.init(start.arg_params, start.aux_params, optimizer, start.optimizer_state)
