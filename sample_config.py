@@ -70,8 +70,8 @@ config.COLOR_JITTERING = 0.125  # strength of each colour jitter
 
 # --- training ---
 config.TRAIN = edict()  # training-only settings
-config.TRAIN.MIN_BOX_SIZE = 0  # faces smaller than this (pixels, after the crop) are ignored
-config.BBOX_MASK_THRESH = config.TRAIN.MIN_BOX_SIZE  # anchors on faces below this get label -1
+config.TRAIN.MIN_BOX_SIZE = 0  # faces dropped below this many pixels: shorter side in the image, longer side in the crop
+config.BBOX_MASK_THRESH = config.TRAIN.MIN_BOX_SIZE  # faces whose shorter side is below this are greyed out, not trained on
 config.TRAIN.BATCH_IMAGES = 8  # images per device and batch
 config.TRAIN.RPN_ENABLE_OHEM = 2  # online hard example mining of anchors (2: the original's ohem3)
 config.TRAIN.OHEM_MODE = 1  # ohem3: 0 random, 1 hardest fg (up to the fraction) and bg, 2 as 1 with bg = max(48, 3 fg)
