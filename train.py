@@ -206,6 +206,10 @@ def prepare_prefix(args):
     if existing and not args.overwrite:
         raise UserError('%s already holds a training run (%s): continue it with --resume, replace it with '
                         '--overwrite, or choose another --prefix' % (args.prefix, ', '.join(existing[:3])))
+    pretrained = checkpoint.params_path(args.pretrained, args.pretrained_epoch) if args.pretrained else None
+    if pretrained and any(os.path.realpath(path) == os.path.realpath(pretrained) for path in existing):
+        raise UserError('--overwrite would remove %s, the --pretrained weights of this run: choose another --prefix'
+                        % pretrained)
     for path in existing:
         os.remove(path)
     if existing:

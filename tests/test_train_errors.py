@@ -174,3 +174,13 @@ def test_resume_never_unpickles_states(capsys, data_root, tmp_path):
     assert status == 1 and errors == [last]
     assert last.startswith('error: cannot resume: %s is not an NDArray optimizer-state file' % states)
     assert not marker.exists()
+
+
+def test_overwrite_never_removes_the_pretrained_weights(capsys, data_root, tmp_path):
+    """Fine-tuning a run's own checkpoint under its prefix: --overwrite would delete it first."""
+    prefix = tmp_path / 'retina'
+    fake_run(prefix)
+    options = argv(data_root, prefix, '--overwrite', '--pretrained', str(prefix), '--pretrained_epoch', '1')
+    assert_one_error(capsys, options, 1, 'error: --overwrite would remove %s-0001.params, the --pretrained weights '
+                                         'of this run: choose another --prefix' % prefix)
+    assert os.path.exists(str(prefix) + '-0001.params') and os.path.exists(str(prefix) + '-0000.json')
