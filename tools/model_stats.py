@@ -9,7 +9,6 @@ or after an addition, as ResNet's pre-activation ones, stays). FLOPs are counted
 with one multiply-add = 2 FLOPs (the convention of the OpenVINO model cards), at batch 1; the
 convolutions alone and with the element-wise layers added.
 """
-import argparse
 import json
 import os
 import sys
@@ -20,7 +19,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rcnn.config import generate_config  # noqa: E402
-from rcnn.utils.cli import parse_size  # noqa: E402
+from rcnn.utils import cli  # noqa: E402
+from rcnn.utils.checkpoint import save_checkpoint  # noqa: E402
 from symbol import BACKBONES, get_symbol  # noqa: E402
 
 
@@ -100,11 +100,12 @@ def init_params(sym, data_shape=(1, 3, 640, 640), seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = cli.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--network', choices=BACKBONES, required=True, help='network preset')
-    parser.add_argument('--size', type=parse_size, default=(640, 640), help='input HxW (default 640x640)')
+    parser.add_argument('--size', type=cli.parse_size, default=(640, 640), help='input HxW (default 640x640)')
     parser.add_argument('--save', metavar='PREFIX',
-                        help='write PREFIX-symbol.json and freshly initialised PREFIX-0000.params')
+                        help='write PREFIX-symbol.json and freshly initialised PREFIX-0000.params (+ its '
+                             'sha256 in PREFIX-0000.json)')
     args = parser.parse_args(argv)
 
     cfg = generate_config(args.network, 'retinaface')
@@ -119,11 +120,9 @@ def main(argv=None):
           % (conv_flops / 1e9, (conv_flops + other_flops) / 1e9))
     if args.save:
         arg_params, aux_params = init_params(sym, data_shape)
-        folder = os.path.dirname(os.path.abspath(args.save))
-        os.makedirs(folder, exist_ok=True)
-        mx.model.save_checkpoint(args.save, 0, sym, arg_params, aux_params)
-        print('saved              %s-symbol.json, %s-0000.params' % (args.save, args.save))
+        save_checkpoint(args.save, 0, sym, arg_params, aux_params)
+        print('saved              %s-symbol.json, %s-0000.params, %s-0000.json' % ((args.save,) * 3))
 
 
 if __name__ == '__main__':
-    main()
+    cli.run_main(main)
