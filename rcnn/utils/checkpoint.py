@@ -90,7 +90,6 @@ def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, meta=None, op
     :param optimizer_states: {name: NDArray} for ``<prefix>-<epoch>.states``, or None for none
     """
     folder = os.path.dirname(os.path.abspath(params_path(prefix, epoch)))
-    os.makedirs(folder, exist_ok=True)
     arrays = {'arg:' + k: v.as_in_context(mx.cpu()) for k, v in arg_params.items()}
     arrays.update({'aux:' + k: v.as_in_context(mx.cpu()) for k, v in aux_params.items()})
     writers = [(symbol_path(prefix), symbol.save), (params_path(prefix, epoch), lambda tmp: mx.nd.save(tmp, arrays))]
@@ -99,6 +98,7 @@ def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, meta=None, op
         writers.append((states_path(prefix, epoch), lambda tmp: mx.nd.save(tmp, states)))
     renames = []
     try:
+        os.makedirs(folder, exist_ok=True)
         for final, write in writers:
             renames.append((_temp_name(final), final))
             write(renames[-1][0])

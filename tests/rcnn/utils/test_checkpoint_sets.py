@@ -132,6 +132,14 @@ def test_full_disk_keeps_the_previous_set(tmp_path, monkeypatch):
         'retina-0000.json', 'retina-0000.params', 'retina-0000.states', 'retina-symbol.json']
 
 
+def test_a_folder_that_cannot_be_made_is_a_checkpoint_error(tmp_path):
+    (tmp_path / 'file').write_text('')
+    with pytest.raises(CheckpointError) as err:
+        save(str(tmp_path / 'file' / 'retina'), 1.0)
+    assert str(err.value) == ("cannot write checkpoint %s-0000 in %s ([Errno 17] File exists: '%s'); the previous "
+                              'checkpoint is intact' % (tmp_path / 'file' / 'retina', tmp_path / 'file', tmp_path / 'file'))
+
+
 def test_checkpoint_files_and_temp_cleanup(tmp_path):
     prefix = str(tmp_path / 'retina')
     save(prefix, 1.0, epoch=1)
