@@ -196,7 +196,15 @@ def run_files(prefix):
 
 def prepare_prefix(args):
     """Complete saves that a killed run left half-renamed, remove their temporary files, and
-    refuse to start a new run over another run's files unless ``--overwrite`` (which removes them)."""
+    refuse to start a new run over another run's files unless ``--overwrite`` (which removes them).
+    The folder of ``--prefix`` is made here, so that one that cannot be written stops the run before any work."""
+    folder = os.path.dirname(os.path.abspath(args.prefix))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise UserError('--prefix %s: cannot make the folder %s (%s)' % (args.prefix, folder, err.strerror)) from None
+    if not os.access(folder, os.W_OK):
+        raise UserError('--prefix %s: the folder %s is not writable' % (args.prefix, folder))
     for prefix in checkpoint_prefixes(args.prefix):
         for journal in checkpoint.finish_interrupted_saves(prefix):
             log.warning('completed the checkpoint save that %s records (the run was killed while saving)', journal)

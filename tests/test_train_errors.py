@@ -184,3 +184,11 @@ def test_overwrite_never_removes_the_pretrained_weights(capsys, data_root, tmp_p
     assert_one_error(capsys, options, 1, 'error: --overwrite would remove %s-0001.params, the --pretrained weights '
                                          'of this run: choose another --prefix' % prefix)
     assert os.path.exists(str(prefix) + '-0001.params') and os.path.exists(str(prefix) + '-0000.json')
+
+
+def test_prefix_folder_that_cannot_be_made(capsys, data_root, tmp_path):
+    """It used to train a whole epoch, then fail on the first save."""
+    (tmp_path / 'file').write_text('')
+    prefix = tmp_path / 'file' / 'retina'
+    assert_one_error(capsys, argv(data_root, prefix), 1,
+                     'error: --prefix %s: cannot make the folder %s (File exists)' % (prefix, tmp_path / 'file'))
