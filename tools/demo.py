@@ -19,6 +19,7 @@ import train  # noqa: E402
 from rcnn.dataset import synthetic  # noqa: E402
 from rcnn.tools.widerface_eval import evaluate_label_txt  # noqa: E402
 from rcnn.utils import cli  # noqa: E402
+from rcnn.utils.cli import number  # noqa: E402
 from rcnn.utils.image_file import read_image_file  # noqa: E402
 from retinaface import RetinaFace, draw_detections  # noqa: E402
 
@@ -26,23 +27,29 @@ log = logging.getLogger('demo')
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--out', default=os.path.join(ROOT, 'output', 'demo'), help='output folder')
-    parser.add_argument('--train_images', type=int, default=120, help='generated training images')
-    parser.add_argument('--val_images', type=int, default=20, help='generated held-out images')
-    parser.add_argument('--size', type=int, default=320, help='image and training crop side, pixels')
-    parser.add_argument('--epochs', type=int, default=20, help='training epochs')
-    parser.add_argument('--lr', type=float, default=0.05, help='base learning rate')
-    parser.add_argument('--threshold', type=float, default=0.5, help='detection score threshold')
-    parser.add_argument('--workers', type=int, default=1, help='data loader processes')
-    parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--train_images', type=number(1, kind=int), default=120, help='generated training images')
+    parser.add_argument('--val_images', type=number(1, kind=int), default=20, help='generated held-out images')
+    parser.add_argument('--size', type=number(32, kind=int), default=320,
+                        help='image and training crop side, pixels')
+    parser.add_argument('--epochs', type=number(3, kind=int), default=20,
+                        help='training epochs (the lr drops twice, 2 epochs before the end and at the end)')
+    parser.add_argument('--lr', type=number(0, low_open=True), default=0.05, help='base learning rate')
+    parser.add_argument('--threshold', type=number(0, 1), default=0.5, help='detection score threshold')
+    parser.add_argument('--workers', type=number(0, kind=int), default=1, help='data loader processes')
+    parser.add_argument('--seed', type=number(0, 2 ** 32 - 1, kind=int), default=1)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     cli.setup_logging()
     args = parse_args(argv)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as err:
+        raise cli.UserError('--out %s: cannot make the folder (%s)' % (args.out, err.strerror)) from None
     data = os.path.join(args.out, 'data')
     prefix = os.path.join(args.out, 'model', 'retina')
     face_range = dict(height=args.size, width=args.size, min_side=args.size // 8, max_side=args.size // 2)
@@ -75,5 +82,10 @@ def main(argv=None):
     return ap
 
 
+def run(argv=None):
+    """The command line: the AP is printed, not made the exit status."""
+    main(argv)
+
+
 if __name__ == '__main__':
-    main()
+    cli.run_main(run)
