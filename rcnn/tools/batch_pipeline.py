@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from rcnn.core.detector_base import draw_detections, target_scale
 from rcnn.processing.align import align, template
+from rcnn.processing.presets import DETECTOR_PRESETS
 from rcnn.utils import cli
 from rcnn.utils.cli import UserError
 from rcnn.utils.image_file import IMAGE_EXTENSIONS, ImageFileError, read_image_file
@@ -95,14 +96,17 @@ def add_detection_arguments(parser):
     model.add_argument('--epoch', type=cli.number(0, kind=int), default=0)
     model.add_argument('--onnx', help='run this ONNX model (tools/export_onnx.py --dynamic) on ONNX '
                        'Runtime instead of an MXNet checkpoint')
-    model.add_argument('--network', default='net3', help='detector preset (default %(default)s)')
-    model.add_argument('--nms', type=cli.number(0, 1), default=0.4, help='NMS IoU threshold')
+    model.add_argument('--network', default='net3', choices=DETECTOR_PRESETS,
+                       help='detector preset (default %(default)s)')
+    model.add_argument('--nms', type=cli.number(0, 1, low_open=True), default=0.4,
+                       help='NMS IoU threshold, in (0, 1] (default %(default)s)')
     model.add_argument('--threads', type=cli.number(0, kind=int), default=0,
                        help='intra-op threads of ONNX Runtime / MXNet per detector (0: the '
                        'runtime\'s default, one per core; detect_folder.py\'s model workers: cores / '
                        'workers)')
     detect = parser.add_argument_group('detection')
-    detect.add_argument('--threshold', type=cli.number(0, 1), default=0.8, help='minimum face score')
+    detect.add_argument('--threshold', type=cli.number(0, 1), default=0.8,
+                        help='minimum face score, in [0, 1] (default %(default)s)')
     sizes = detect.add_mutually_exclusive_group()
     sizes.add_argument('--scale', type=cli.number(0, 10, low_open=True), default=1.0,
                        help='resize factor for every image (default %(default)s)')
@@ -215,8 +219,9 @@ def build_detector(spec):
     """The detector a :data:`DetectorSpec` describes: MXNet on the CPU, or ONNX Runtime with its
     threads set and its spinning off (its spinning threads slow everything else on a shared
     machine, itself included: see README)."""
+    # the detectors are imported here: the ONNX path never loads MXNet, and MXNet reads
+    # OMP_NUM_THREADS when it is first imported
     if spec.backend == 'onnx':
-        # the ONNX detector lives in the top-level module (its home until it moves into rcnn.core)
         from rcnn.core.detector_onnx import RetinaFaceONNX
         return RetinaFaceONNX(spec.model, network=spec.network, nms=spec.nms, threads=spec.threads,
                               spinning=False)

@@ -210,6 +210,10 @@ def test_a_list_file_names_images_relative_to_itself(photo_tree, tmp_path, detec
                          '(the ArcFace template sizes), got 100'),
     ('bad letterbox', 2, "error: argument --letterbox: must look like 480x640 (height x width), got "
                          "'640' (see detect_folder.py --help)"),
+    ('nms 0', 2, "error: argument --nms: must be in (0, 1], got '0' (see detect_folder.py --help)"),
+    ('unknown network', 2, "error: argument --network: invalid choice: 'net9' (choose from 'net3', "
+                           "'net3a', 'net4', 'net4a', 'net5', 'net5a', 'net6', 'ssh', 'vgg', 'x3', "
+                           "'x3a', 'x5') (see detect_folder.py --help)"),
     ('empty folder', 1, 'error: no images in {tmp}/empty (looked for .jpg, .jpeg, .png, .bmp, .tif, '
                         '.tiff, .webp files)'),
     ('decoders with model workers', 1, 'error: --workers 2: decoding processes feed a model in '
@@ -234,6 +238,8 @@ def test_expected_failures_are_one_error_line(tmp_path, case, status, message):
         'output inside input': [tmp_path / 'in', '--output', tmp_path / 'in' / 'out'] + model,
         'bad crop size': [tmp_path / 'in', '--output', tmp_path / 'o', '--crops', '100'] + model,
         'bad letterbox': [tmp_path / 'in', '--output', tmp_path / 'o', '--letterbox', '640'] + model,
+        'nms 0': [tmp_path / 'in', '--output', tmp_path / 'o', '--nms', '0'] + model,
+        'unknown network': [tmp_path / 'in', '--output', tmp_path / 'o', '--network', 'net9'] + model,
         'empty folder': [tmp_path / 'empty', '--output', tmp_path / 'o'] + model,
         'decoders with model workers': [tmp_path / 'in', '--output', tmp_path / 'o', '--workers',
                                         '2', '--model-workers', '2'] + model,
