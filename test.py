@@ -21,13 +21,12 @@ import os
 import sys
 import time
 
-import cv2
 from tqdm import tqdm
 
 from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_input,
                                    first_few, refuse_overwriting_inputs, same_file)
 from rcnn.utils import cli
-from rcnn.utils.image_file import IMAGE_EXTENSIONS, read_image_file
+from rcnn.utils.image_file import IMAGE_EXTENSIONS, read_image_file, write_image_file
 from retinaface import NETWORKS, RetinaFace, draw_detections, target_scale
 
 SCALE_OPTIONS = '--target-size / --max-size'
@@ -87,17 +86,6 @@ def detect_one(detector, path, img, scale, args):
     return draw_detections(img, faces, landmarks), detections_json(path, scale, faces, landmarks)
 
 
-def write_image(path, img):
-    """cv2.imwrite with a UserError naming the file when it cannot be written."""
-    try:
-        written = cv2.imwrite(path, img)
-    except cv2.error:
-        written = False
-    if not written:
-        raise cli.UserError('cannot write %s (does its folder exist, is it writable, and is the '
-                            'extension an image one such as .jpg or .png?)' % path)
-
-
 def write_json(result, path):
     text = json.dumps(result, indent=1)
     if path == '-':
@@ -152,7 +140,7 @@ def detect_folder(args):
         try:
             drawn, result = detect_one(detector, path, *read_checked_image(path, args), args)
             drawn_path, json_path = result_paths(output, name)
-            write_image(drawn_path, drawn)
+            write_image_file(drawn_path, drawn)
             write_json(result, json_path)
         except cli.UserError as err:
             failed.append(name)
@@ -180,7 +168,7 @@ def detect_file(args):
     print('found %d faces in %s (scale %.3f) in %.3f s'
           % (len(result['faces']), args.image, result['scale'], time.perf_counter() - start),
           file=sys.stderr)
-    write_image(output, drawn)
+    write_image_file(output, drawn)
     print('wrote %s' % output, file=sys.stderr)
     if args.json:
         write_json(result, args.json)

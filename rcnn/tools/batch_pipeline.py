@@ -43,7 +43,8 @@ from rcnn.processing.align import align, template
 from rcnn.processing.presets import DETECTOR_PRESETS
 from rcnn.utils import cli
 from rcnn.utils.cli import UserError
-from rcnn.utils.image_file import IMAGE_EXTENSIONS, ImageFileError, read_image_file
+from rcnn.utils.image_file import (IMAGE_EXTENSIONS, ImageFileError, read_image_file,
+                                  write_image_file)
 
 log = logging.getLogger(__name__)
 
@@ -575,17 +576,12 @@ PipelineSummary = collections.namedtuple(
 def _write_extras(out_dir, key, img, faces, landmarks, draw, crop_size):
     """The drawn image and the aligned face crops of one input (names unique per input)."""
     if draw:
-        _write_image(os.path.join(out_dir, DRAWN_FOLDER, output_name(key, '.jpg')),
-                     draw_detections(img.copy(), faces, landmarks))
+        write_image_file(os.path.join(out_dir, DRAWN_FOLDER, output_name(key, '.jpg')),
+                         draw_detections(img.copy(), faces, landmarks))
     if crop_size and landmarks is not None:
         for index, points in enumerate(landmarks):
-            _write_image(os.path.join(out_dir, CROPS_FOLDER, output_name(key, '-%d.jpg' % index)),
-                         align(img, points, crop_size))
-
-
-def _write_image(path, img):
-    if not cv2.imwrite(path, img):
-        raise UserError('cannot write %s (is the disk full or the folder read-only?)' % path)
+            write_image_file(os.path.join(out_dir, CROPS_FOLDER, output_name(key, '-%d.jpg' % index)),
+                             align(img, points, crop_size))
 
 
 def summary_line(summary):
