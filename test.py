@@ -27,7 +27,7 @@ from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_inpu
                                    first_few, refuse_overwriting_inputs, same_file)
 from rcnn.utils import cli
 from rcnn.utils.image_file import IMAGE_EXTENSIONS, read_image_file, write_image_file
-from retinaface import NETWORKS, RetinaFace, draw_detections, target_scale
+from retinaface import DETECTOR_PRESETS, RetinaFace, draw_detections, target_scale
 
 SCALE_OPTIONS = '--target-size / --max-size'
 DEFAULT_OUTPUT_IMAGE = './detector_test.jpg'
@@ -39,7 +39,7 @@ def parse_args(argv=None):
     parser.add_argument('--prefix', default='./model/R50', help='checkpoint prefix (default %(default)s)')
     parser.add_argument('--epoch', type=cli.number(0, kind=int), default=0,
                         help='checkpoint epoch (default %(default)s)')
-    parser.add_argument('--network', default='net3', choices=NETWORKS,
+    parser.add_argument('--network', default='net3', choices=DETECTOR_PRESETS,
                         help='network preset (default %(default)s)')
     parser.add_argument('--image', default='t1.jpg', help='image file or folder (default %(default)s)')
     parser.add_argument('--target-size', type=cli.number(1, kind=int), default=1024,

@@ -36,7 +36,7 @@ from rcnn.tools import widerface_eval
 from rcnn.tools.cli_guards import add_max_megapixels_option, check_network_input, first_few
 from rcnn.utils import cli
 from rcnn.utils.image_file import read_image_file
-from retinaface import NETWORKS, RetinaFace, target_scale
+from retinaface import DETECTOR_PRESETS, RetinaFace, target_scale
 
 logger = logging.getLogger('test_widerface')
 
@@ -51,7 +51,7 @@ def parse_args(argv=None):
     model.add_argument('--prefix', required=True,
                        help='checkpoint prefix (<prefix>-symbol.json, <prefix>-NNNN.params)')
     model.add_argument('--epoch', type=cli.number(0, kind=int), default=0, help='checkpoint epoch')
-    model.add_argument('--network', default='net3', choices=NETWORKS,
+    model.add_argument('--network', default='net3', choices=DETECTOR_PRESETS,
                        help='detector head layout, as RetinaFace(network=...)')
     model.add_argument('--gpu', type=cli.number(-1, kind=int), default=0, help='GPU id; -1 runs on the CPU')
     model.add_argument('--nocrop', action='store_true', help='keep the padded border of the feature maps')

@@ -26,7 +26,7 @@ from rcnn.tools.cli_guards import first_few, refuse_overwriting_inputs  # noqa: 
 from rcnn.utils import cli  # noqa: E402
 from rcnn.utils.checkpoint import params_path, symbol_path  # noqa: E402
 from rcnn.utils.image_file import read_image_file  # noqa: E402
-from retinaface import NETWORKS, RetinaFace  # noqa: E402
+from retinaface import DETECTOR_PRESETS, RetinaFace  # noqa: E402
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(description=__doc__.split('\n')[0])
@@ -38,7 +38,7 @@ def parse_args(argv=None):
                         help='input height x width (default 640x640); with --dynamic the size to '
                              'compare at')
     parser.add_argument('--dynamic', action='store_true', help='leave input height and width open')
-    parser.add_argument('--network', default='net3', choices=NETWORKS,
+    parser.add_argument('--network', default='net3', choices=DETECTOR_PRESETS,
                         help='preset of the pixel normalisation for the comparison (default net3)')
     parser.add_argument('--image', help='test image for the comparison (default: random pixels)')
     parser.add_argument('--tolerance', type=cli.number(0), default=1e-4,

@@ -28,7 +28,6 @@ import tempfile
 
 import mxnet as mx
 
-from ..processing import presets
 from ..processing.nms import cpu_nms_wrapper, gpu_nms_wrapper
 from ..utils.checkpoint import load_checkpoint, symbol_path
 from .detector_base import (CACHE_SIZE, DetectorBase, DetectorError, LruCache,  # noqa: F401 (re-exported)
@@ -38,10 +37,6 @@ log = logging.getLogger(__name__)
 
 # MXNet reads it at every bind; setdefault keeps a value the user chose.
 os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
-
-# The detector presets under their earlier name here (test.py and tools use it for --network choices).
-NETWORKS = presets.DETECTOR_PRESETS
-anchor_config = presets.anchor_config
 
 # Batch executors kept (each holds batch times the activations of a single-image one).
 _BATCH_CACHE_SIZE = 4
