@@ -30,13 +30,13 @@ import mxnet as mx
 
 from ..processing.nms import cpu_nms_wrapper, gpu_nms_wrapper
 from ..utils.checkpoint import load_checkpoint, symbol_path
+from ..utils.cli import quiet_mxnet
 from .detector_base import (CACHE_SIZE, DetectorBase, DetectorError, LruCache,  # noqa: F401 (re-exported)
                             draw_detections, target_scale, to_bgr)
 
 log = logging.getLogger(__name__)
 
-# MXNet reads it at every bind; setdefault keeps a value the user chose.
-os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
+quiet_mxnet()
 
 # Batch executors kept (each holds batch times the activations of a single-image one).
 _BATCH_CACHE_SIZE = 4
