@@ -24,7 +24,7 @@ import time
 from tqdm import tqdm
 
 from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_input,
-                                   first_few, refuse_overwriting_inputs, same_file)
+                                   refuse_overwriting_inputs, same_file, skipped_images_error)
 from rcnn.utils import cli
 from rcnn.utils.image_file import IMAGE_EXTENSIONS, read_image_file, write_image_file
 from retinaface import DETECTOR_PRESETS, RetinaFace, draw_detections, target_scale
@@ -150,8 +150,7 @@ def detect_folder(args):
     print('%d faces in %d of %d images; drawn images and JSON in %s'
           % (total, len(names) - len(failed), len(names), output))
     if failed:
-        raise cli.UserError('%d of %d images failed and have no results (see the "skipped" lines '
-                            'above): %s' % (len(failed), len(names), first_few(failed)))
+        raise skipped_images_error(failed, len(names))
     return 0
 
 

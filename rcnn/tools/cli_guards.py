@@ -1,5 +1,6 @@
 """Guards of the command-line front ends (test.py, test_widerface.py, tools/export_onnx.py, the
-evaluator), and how their one-line errors name a few of many items (:func:`first_few`).
+evaluator), and how their one-line errors name a few of many items (:func:`first_few`,
+:func:`skipped_images_error`).
 
 Never write over an input: :func:`refuse_overwriting_inputs` compares resolved paths (and, for
 files that exist, the files themselves, so links and hard links count) before any work.
@@ -83,3 +84,10 @@ def first_few(items, count=NAMED):
     """``'a, b, c, ...'``: the first ``count`` items, for a one-line summary of a long list."""
     items = [str(item) for item in items]
     return ', '.join(items[:count]) + (', ...' if len(items) > count else '')
+
+
+def skipped_images_error(failed, total):
+    """The UserError that ends a run which skipped some images (each reported on its own
+    ``skipped:`` line): how many of ``total``, and the first few names."""
+    return UserError('%d of %d images could not be processed and have no output (see the "skipped" '
+                     'lines above): %s' % (len(failed), total, first_few(failed)))
