@@ -40,7 +40,7 @@ def parse_args(argv=None):
     parser.add_argument('--epoch', type=cli.number(0, kind=int), default=0,
                         help='checkpoint epoch (default %(default)s)')
     parser.add_argument('--network', default='net3', choices=DETECTOR_PRESETS,
-                        help='network preset (default %(default)s)')
+                        help='detector preset: the anchors and pixel normalisation (default %(default)s)')
     parser.add_argument('--image', default='t1.jpg', help='image file or folder (default %(default)s)')
     parser.add_argument('--target-size', type=cli.number(1, kind=int), default=1024,
                         help='short side after resizing, pixels (default %(default)s)')

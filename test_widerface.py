@@ -53,7 +53,7 @@ def parse_args(argv=None):
                        help='checkpoint prefix (<prefix>-symbol.json, <prefix>-NNNN.params)')
     model.add_argument('--epoch', type=cli.number(0, kind=int), default=0, help='checkpoint epoch')
     model.add_argument('--network', default='net3', choices=DETECTOR_PRESETS,
-                       help='detector head layout, as RetinaFace(network=...)')
+                       help='detector preset: the anchors and pixel normalisation')
     model.add_argument('--gpu', type=cli.number(-1, kind=int), default=0, help='GPU id; -1 runs on the CPU')
     model.add_argument('--nocrop', action='store_true', help='keep the padded border of the feature maps')
     data = parser.add_argument_group('data')

@@ -98,7 +98,7 @@ def add_detection_arguments(parser):
     model.add_argument('--onnx', help='run this ONNX model (tools/export_onnx.py --dynamic) on ONNX '
                        'Runtime instead of an MXNet checkpoint')
     model.add_argument('--network', default='net3', choices=DETECTOR_PRESETS,
-                       help='detector preset (default %(default)s)')
+                       help='detector preset: the anchors and pixel normalisation (default %(default)s)')
     model.add_argument('--nms', type=cli.number(0, 1, low_open=True), default=0.4,
                        help='NMS IoU threshold, in (0, 1] (default %(default)s)')
     model.add_argument('--threads', type=cli.number(0, kind=int), default=0,
