@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from rcnn.core.batching import DEFAULT_BATCH_SIZE
 from rcnn.core.detector_base import draw_detections, target_scale
 from rcnn.processing.align import align, template
 from rcnn.processing.presets import DETECTOR_PRESETS
@@ -78,7 +79,7 @@ DetectionSettings = collections.namedtuple(
 def default_settings(**changes):
     """DetectionSettings with the tools' defaults (threshold 0.8, scale 1.0, batch 8) changed."""
     settings = DetectionSettings(threshold=0.8, scale=1.0, target_size=None, max_size=None,
-                                 letterbox=None, flip=False, batch_size=8)
+                                 letterbox=None, flip=False, batch_size=DEFAULT_BATCH_SIZE)
     return settings._replace(**changes)
 
 
@@ -120,7 +121,7 @@ def add_detection_arguments(parser):
     detect.add_argument('--max-size', type=cli.number(1, kind=int), default=1980,
                         help='... unless its long side would pass this (with --target-size)')
     detect.add_argument('--flip', action='store_true', help='also detect on the mirrored image')
-    detect.add_argument('--batch-size', type=cli.number(1, 1024, kind=int), default=8,
+    detect.add_argument('--batch-size', type=cli.number(1, 1024, kind=int), default=DEFAULT_BATCH_SIZE,
                         help='images per batched forward (memory grows with it; default %(default)s)')
 
 
