@@ -6,7 +6,7 @@
 The image is resized so that its short side is --target-size pixels, unless its long side would
 then pass --max-size (then the long side is --max-size), as in the original demo; an image whose
 network input would pass --max-megapixels is refused. Boxes are drawn in red, landmarks as dots
-(subject's right side green, left blue, nose red).
+(eye and mouth corner on the image's left green, on its right blue, nose red).
 
 A folder as --image writes, per image file ``<name>`` (extension kept, so ``x.jpg`` and ``x.png``
 both get their own results), ``<name>.jpg`` (drawn) and ``<name>.json`` into the --output folder.
