@@ -117,6 +117,29 @@ def check_nms(nms):
     return float(nms)
 
 
+def check_batch_size(batch_size):
+    """``batch_size`` as an int >= 1; DetectorError otherwise."""
+    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
+        raise DetectorError('batch_size must be an int >= 1, got %r' % (batch_size,))
+    return int(batch_size)
+
+
+def check_letterbox(letterbox):
+    """``letterbox`` as (H, W) ints > 0, or None; DetectorError otherwise."""
+    if letterbox is None:
+        return None
+    try:
+        height, width = letterbox
+        valid = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
+                    for v in (height, width))
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise DetectorError('letterbox must be (height, width) in pixels, two ints > 0, got %r'
+                            % (letterbox,))
+    return int(height), int(width)
+
+
 _LANDMARK_COLOURS = [(0, 255, 0), (255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 0)]
 
 
@@ -413,12 +436,16 @@ class DetectorBase:
         :raises DetectorError: for an image or option the detector cannot take
         """
         threshold = check_threshold(threshold)
-        if not callable(scales):
-            scales = check_scales(scales)
-        return batching.detect_batch(
-            self, images, threshold, scales, do_flip,
-            batching.check_batch_size(batch_size, DetectorError),
-            batching.check_letterbox(letterbox, DetectorError), check_scales)
+        if callable(scales):
+            def scales_of(image_shape):
+                return check_scales(scales(image_shape))
+        else:
+            fixed_scales = check_scales(scales)
+
+            def scales_of(image_shape):
+                return fixed_scales
+        return batching.detect_batch(self, images, threshold, scales_of, do_flip,
+                                     check_batch_size(batch_size), check_letterbox(letterbox))
 
     @staticmethod
     def checked_image(img):
