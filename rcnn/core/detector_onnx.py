@@ -56,7 +56,7 @@ class RetinaFaceONNX(DetectorBase):
     :param onnx_path: the ``.onnx`` file
     :param network: detector preset naming the anchors and pixel normalisation (a key of
         ``rcnn.processing.presets.DETECTOR_PRESETS``); it must fit the model's outputs
-    :param nms, nocrop, decay4, vote: as :class:`retinaface.RetinaFace`
+    :param nms, nocrop, decay4, vote: as :class:`rcnn.core.detector.RetinaFace`
     :param providers: ONNX Runtime execution providers, default ``['CPUExecutionProvider']``
     :param threads: intra-op threads of ONNX Runtime (0: its default, one per core)
     :param spinning: let ONNX Runtime's idle worker threads spin (its default). Off, they sleep:
