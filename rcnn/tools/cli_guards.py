@@ -68,16 +68,33 @@ def same_file(path, other):
         return False
 
 
+def _file_id(path):
+    """(device, inode) of an existing file, None for a path that does not exist."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 def refuse_overwriting_inputs(inputs, outputs, option):
-    """UserError when any of the ``outputs`` paths names one of the ``inputs`` files.
+    """UserError when any of the ``outputs`` paths names one of the ``inputs`` files (as
+    :func:`same_file` compares them; each path is resolved once, so a folder of many images costs
+    linear time).
 
     :param option: the command-line option that chose the outputs, named in the message
     """
+    by_real_path, by_file_id = {}, {}
+    for path in inputs:
+        by_real_path.setdefault(os.path.realpath(path), path)
+        file_id = _file_id(path)
+        if file_id is not None:
+            by_file_id.setdefault(file_id, path)
     for output in outputs:
-        for path in inputs:
-            if same_file(output, path):
-                raise UserError('%s %s would overwrite the input %s: choose another %s'
-                                % (option, output, path, option))
+        path = by_real_path.get(os.path.realpath(output)) or by_file_id.get(_file_id(output))
+        if path is not None:
+            raise UserError('%s %s would overwrite the input %s: choose another %s'
+                            % (option, output, path, option))
 
 
 def first_few(items, count=NAMED):
