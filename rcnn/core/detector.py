@@ -31,8 +31,7 @@ import mxnet as mx
 from ..processing.nms import cpu_nms_wrapper, gpu_nms_wrapper
 from ..utils.checkpoint import load_checkpoint, symbol_path
 from ..utils.cli import quiet_mxnet
-from .detector_base import (CACHE_SIZE, DetectorBase, DetectorError, LruCache,  # noqa: F401 (re-exported)
-                            draw_detections, target_scale, to_bgr)
+from .detector_base import CACHE_SIZE, DetectorBase, DetectorError, LruCache
 
 log = logging.getLogger(__name__)
 
