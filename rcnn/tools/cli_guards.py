@@ -1,5 +1,5 @@
 """Guards of the command-line front ends (test.py, test_widerface.py, tools/export_onnx.py, the
-evaluator), and how their one-line errors name a few of many items (:func:`first_few`,
+folder and Ray tools, the evaluator), and how their one-line errors name a few of many items (:func:`first_few`,
 :func:`skipped_images_error`).
 
 Never write over an input: :func:`refuse_overwriting_inputs` compares resolved paths (and, for
