@@ -9,7 +9,6 @@ or after an addition, as ResNet's pre-activation ones, stays). FLOPs are counted
 with one multiply-add = 2 FLOPs (the convention of the OpenVINO model cards), at batch 1; the
 convolutions alone and with the element-wise layers added.
 """
-import argparse
 import json
 import os
 import sys
@@ -20,7 +19,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rcnn.config import generate_config  # noqa: E402
-from rcnn.utils.cli import parse_size  # noqa: E402
+from rcnn.utils import cli  # noqa: E402
 from symbol import BACKBONES, get_symbol  # noqa: E402
 
 
@@ -100,9 +99,10 @@ def init_params(sym, data_shape=(1, 3, 640, 640), seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--network', choices=BACKBONES, required=True, help='backbone (not a detector preset such as net3)')
-    parser.add_argument('--size', type=parse_size, default=(640, 640), help='input HxW (default 640x640)')
+    parser = cli.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--network', choices=BACKBONES, required=True,
+                        help='backbone (not a detector preset such as net3)')
+    parser.add_argument('--size', type=cli.parse_size, default=(640, 640), help='input HxW (default 640x640)')
     parser.add_argument('--save', metavar='PREFIX',
                         help='write PREFIX-symbol.json and freshly initialised PREFIX-0000.params')
     args = parser.parse_args(argv)
@@ -126,4 +126,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    cli.run_main(main)
