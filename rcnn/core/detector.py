@@ -28,7 +28,7 @@ import tempfile
 
 import mxnet as mx
 
-from ..processing.nms import cpu_nms_wrapper, gpu_nms_wrapper
+from ..processing.nms import gpu_nms_wrapper
 from ..utils.checkpoint import load_checkpoint, symbol_path
 from ..utils.cli import quiet_mxnet
 from .detector_base import CACHE_SIZE, DetectorBase, DetectorError, LruCache
@@ -132,8 +132,8 @@ class RetinaFace(DetectorBase):
         (and the preset checked against them)."""
         self._ctx_id = ctx_id
         self._context = mx.gpu(self._ctx_id) if self._ctx_id >= 0 else mx.cpu()
-        self._nms = (gpu_nms_wrapper(self._nms_threshold, self._ctx_id) if self._ctx_id >= 0
-                     else cpu_nms_wrapper(self._nms_threshold))
+        if self._ctx_id >= 0:
+            self._nms = gpu_nms_wrapper(self._nms_threshold, self._ctx_id)
         self._symbol = symbol
         _, out_shapes, _ = symbol.infer_shape(data=(1, 3) + _NOMINAL_SIZE)
         self._find_heads(out_shapes, _NOMINAL_SIZE, model_name)

@@ -21,6 +21,7 @@ from ..processing import presets
 from ..processing.bbox_transform import bbox_overlaps, clip_boxes, landmark_pred, nonlinear_pred
 from ..processing.generate_anchor import anchors_plane, generate_anchors_fpn
 from ..processing.landmarks import FLIP_ORDER
+from ..processing.nms import cpu_nms_wrapper
 from ..processing.pixels import to_network_input
 from ..utils.cli import UserError
 from ..utils.image_file import read_image_file
@@ -214,8 +215,9 @@ def _read_only(name, doc):
 class DetectorBase:
     """Preprocessing, decoding and merging of RetinaFace detections around a ``forward``.
 
-    A subclass calls :meth:`_setup_decoding` with the options, then :meth:`_find_heads` with the
-    model's output shapes, and implements ``forward(tensor) -> list of output arrays``.
+    A subclass calls :meth:`_setup_decoding` with the options (which sets the CPU NMS; a GPU
+    runtime may replace ``_nms``), then :meth:`_find_heads` with the model's output shapes, and
+    implements ``forward(tensor) -> list of output arrays``.
     """
 
     network = _read_only('network', 'the network preset (a key of DETECTOR_PRESETS)')
@@ -250,6 +252,7 @@ class DetectorBase:
             raise DetectorError('decay4 must be a finite factor >= 0, got %r' % (decay4,))
         self._network = network
         self._nms_threshold = check_nms(nms)
+        self._nms = cpu_nms_wrapper(self._nms_threshold)
         self._nocrop = bool(nocrop)
         self._decay4 = float(decay4)
         self._vote = bool(vote)
