@@ -119,8 +119,8 @@ def add_detection_arguments(parser):
     detect.add_argument('--threshold', type=cli.number(0, 1), default=0.8,
                         help='minimum face score, in [0, 1] (default %(default)s)')
     sizes = detect.add_mutually_exclusive_group()
-    sizes.add_argument('--scale', type=cli.number(0, 10, low_open=True), default=1.0,
-                       help='resize factor for every image (default %(default)s)')
+    sizes.add_argument('--scale', type=cli.number(0, low_open=True), default=1.0,
+                       help='resize factor for every image, > 0 (default %(default)s)')
     sizes.add_argument('--target-size', type=cli.number(1, kind=int),
                        help='resize each image so that its short side is this many pixels ...')
     sizes.add_argument('--letterbox', type=cli.parse_size, metavar='HxW',
