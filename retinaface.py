@@ -9,8 +9,10 @@ this module re-exports their public names, and :func:`rcnn.processing.align.alig
 onto the ArcFace 5-point template). ``read_image`` is
 :func:`rcnn.utils.image_file.read_image_file`, the one image reader.
 """
-from rcnn.core.detector import (NETWORKS, DetectorError, RetinaFace, anchor_config,  # noqa: F401
-                                draw_detections, target_scale, to_bgr)
+from rcnn.core.detector import RetinaFace  # noqa: F401
+from rcnn.core.detector_base import DetectorError, draw_detections, target_scale, to_bgr  # noqa: F401
 from rcnn.processing.align import align  # noqa: F401
-from rcnn.processing.presets import DETECTOR_PRESETS  # noqa: F401
+from rcnn.processing.presets import DETECTOR_PRESETS, anchor_config  # noqa: F401
 from rcnn.utils.image_file import read_image_file as read_image  # noqa: F401
+
+NETWORKS = DETECTOR_PRESETS  # the detector presets' earlier name

@@ -6,7 +6,7 @@
 The image is resized so that its short side is --target-size pixels, unless its long side would
 then pass --max-size (then the long side is --max-size), as in the original demo; an image whose
 network input would pass --max-megapixels is refused. Boxes are drawn in red, landmarks as dots
-(subject's right side green, left blue, nose red).
+(eye and mouth corner on the image's left green, on its right blue, nose red).
 
 A folder as --image writes, per image file ``<name>`` (extension kept, so ``x.jpg`` and ``x.png``
 both get their own results), ``<name>.jpg`` (drawn) and ``<name>.json`` into the --output folder.
@@ -21,14 +21,13 @@ import os
 import sys
 import time
 
-import cv2
 from tqdm import tqdm
 
 from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_input,
-                                   first_few, refuse_overwriting_inputs, same_file)
+                                   refuse_overwriting_inputs, same_file, skipped_images_error)
 from rcnn.utils import cli
-from rcnn.utils.image_file import IMAGE_EXTENSIONS, read_image_file
-from retinaface import NETWORKS, RetinaFace, draw_detections, target_scale
+from rcnn.utils.image_file import IMAGE_EXTENSIONS, read_image_file, write_image_file
+from retinaface import DETECTOR_PRESETS, RetinaFace, draw_detections, target_scale
 
 SCALE_OPTIONS = '--target-size / --max-size'
 DEFAULT_OUTPUT_IMAGE = './detector_test.jpg'
@@ -40,8 +39,8 @@ def parse_args(argv=None):
     parser.add_argument('--prefix', default='./model/R50', help='checkpoint prefix (default %(default)s)')
     parser.add_argument('--epoch', type=cli.number(0, kind=int), default=0,
                         help='checkpoint epoch (default %(default)s)')
-    parser.add_argument('--network', default='net3', choices=NETWORKS,
-                        help='network preset (default %(default)s)')
+    parser.add_argument('--network', default='net3', choices=DETECTOR_PRESETS,
+                        help='detector preset: the anchors and pixel normalisation (default %(default)s)')
     parser.add_argument('--image', default='t1.jpg', help='image file or folder (default %(default)s)')
     parser.add_argument('--target-size', type=cli.number(1, kind=int), default=1024,
                         help='short side after resizing, pixels (default %(default)s)')
@@ -85,17 +84,6 @@ def detect_one(detector, path, img, scale, args):
     """(drawn image, detections dict) of one image (pixels ``img`` of the file ``path``)."""
     faces, landmarks = detector.detect(img, args.threshold, scales=[scale], do_flip=args.flip)
     return draw_detections(img, faces, landmarks), detections_json(path, scale, faces, landmarks)
-
-
-def write_image(path, img):
-    """cv2.imwrite with a UserError naming the file when it cannot be written."""
-    try:
-        written = cv2.imwrite(path, img)
-    except cv2.error:
-        written = False
-    if not written:
-        raise cli.UserError('cannot write %s (does its folder exist, is it writable, and is the '
-                            'extension an image one such as .jpg or .png?)' % path)
 
 
 def write_json(result, path):
@@ -152,7 +140,7 @@ def detect_folder(args):
         try:
             drawn, result = detect_one(detector, path, *read_checked_image(path, args), args)
             drawn_path, json_path = result_paths(output, name)
-            write_image(drawn_path, drawn)
+            write_image_file(drawn_path, drawn)
             write_json(result, json_path)
         except cli.UserError as err:
             failed.append(name)
@@ -162,8 +150,7 @@ def detect_folder(args):
     print('%d faces in %d of %d images; drawn images and JSON in %s'
           % (total, len(names) - len(failed), len(names), output))
     if failed:
-        raise cli.UserError('%d of %d images failed and have no results (see the "skipped" lines '
-                            'above): %s' % (len(failed), len(names), first_few(failed)))
+        raise skipped_images_error(failed, len(names))
     return 0
 
 
@@ -180,7 +167,7 @@ def detect_file(args):
     print('found %d faces in %s (scale %.3f) in %.3f s'
           % (len(result['faces']), args.image, result['scale'], time.perf_counter() - start),
           file=sys.stderr)
-    write_image(output, drawn)
+    write_image_file(output, drawn)
     print('wrote %s' % output, file=sys.stderr)
     if args.json:
         write_json(result, args.json)

@@ -33,10 +33,11 @@ from tqdm import tqdm
 
 from rcnn.dataset.retinaface import LabelFileError, read_label_file
 from rcnn.tools import widerface_eval
-from rcnn.tools.cli_guards import add_max_megapixels_option, check_network_input, first_few
+from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_input, first_few,
+                                   skipped_images_error)
 from rcnn.utils import cli
-from rcnn.utils.image_file import read_image_file
-from retinaface import NETWORKS, RetinaFace, target_scale
+from rcnn.utils.image_file import IMAGE_EXTENSIONS, read_image_file
+from retinaface import DETECTOR_PRESETS, RetinaFace, target_scale
 
 logger = logging.getLogger('test_widerface')
 
@@ -51,8 +52,8 @@ def parse_args(argv=None):
     model.add_argument('--prefix', required=True,
                        help='checkpoint prefix (<prefix>-symbol.json, <prefix>-NNNN.params)')
     model.add_argument('--epoch', type=cli.number(0, kind=int), default=0, help='checkpoint epoch')
-    model.add_argument('--network', default='net3', choices=NETWORKS,
-                       help='detector head layout, as RetinaFace(network=...)')
+    model.add_argument('--network', default='net3', choices=DETECTOR_PRESETS,
+                       help='detector preset: the anchors and pixel normalisation')
     model.add_argument('--gpu', type=cli.number(-1, kind=int), default=0, help='GPU id; -1 runs on the CPU')
     model.add_argument('--nocrop', action='store_true', help='keep the padded border of the feature maps')
     data = parser.add_argument_group('data')
@@ -128,7 +129,7 @@ def find_images(image_root, image_list=None):
         folder = os.path.join(image_root, event)
         if os.path.isdir(folder):
             names += ['%s/%s' % (event, name) for name in sorted(os.listdir(folder))
-                      if name.lower().endswith(('.jpg', '.jpeg', '.png'))]
+                      if name.lower().endswith(IMAGE_EXTENSIONS)]
     return names
 
 
@@ -244,8 +245,7 @@ def main(argv=None):
     if ground_truth is not None:
         evaluate_output(args.output, ground_truth)
     if failed:
-        raise cli.UserError('%d of %d images could not be processed and have no output (see the '
-                            '"skipped" lines above): %s' % (len(failed), len(names), first_few(failed)))
+        raise skipped_images_error(failed, len(names))
     return 0
 
 

@@ -216,7 +216,7 @@ def test_folder_with_an_undecodable_file_processes_the_rest_and_fails(photos, tm
     out = tmp_path / 'out'
     outcome = run_command('test.py', '--prefix', mnet25_prefix(), *FAST, '--image', photos,
                           '--output', out)
-    assert_one_error(outcome, 1, '1 of 4 images failed', 'broken.jpg')
+    assert_one_error(outcome, 1, '1 of 4 images could not be processed', 'broken.jpg')
     assert checksums(photos) == before
     assert sorted(os.listdir(out)) == ['x.jpg.jpg', 'x.jpg.json', 'x.png.jpg', 'x.png.json',
                                        'y.bmp.jpg', 'y.bmp.json']
@@ -251,7 +251,7 @@ def test_folder_image_over_the_pixel_budget_is_skipped(photos, tmp_path, run):
     out = tmp_path / 'out'
     outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', out,
                   '--max-megapixels', '0.2')
-    line = assert_one_error(outcome, 1, 'images failed')
+    line = assert_one_error(outcome, 1, 'images could not be processed')
     skipped = [s for s in outcome[2].splitlines() if s.startswith('skipped:')]
     assert all('--max-megapixels' in s for s in skipped) and 1 <= len(skipped) <= 3, line
     assert len(os.listdir(out)) == 2 * (3 - len(skipped))

@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 
-import cv2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -20,7 +19,7 @@ from rcnn.dataset import synthetic  # noqa: E402
 from rcnn.tools.widerface_eval import evaluate_label_txt  # noqa: E402
 from rcnn.utils import cli  # noqa: E402
 from rcnn.utils.cli import number  # noqa: E402
-from rcnn.utils.image_file import read_image_file  # noqa: E402
+from rcnn.utils.image_file import read_image_file, write_image_file  # noqa: E402
 from retinaface import RetinaFace, draw_detections  # noqa: E402
 
 log = logging.getLogger('demo')
@@ -75,7 +74,7 @@ def main(argv=None):
             drawn = draw_detections(image.copy(), faces, landmarks)
     ap = evaluate_label_txt(predictions, os.path.join(data, 'val', 'label.txt'), box_format='xyxy')['all']
     picture = os.path.join(args.out, 'detections.jpg')
-    cv2.imwrite(picture, drawn)
+    write_image_file(picture, drawn)
     print('held-out AP@0.5 = %.3f on %d images; detections drawn in %s' % (ap, len(images), picture))
     print('next: %s test.py --prefix %s --epoch 0 --network net3 --gpu -1 --image %s'
           % (os.path.relpath(sys.executable), os.path.relpath(prefix), os.path.relpath(images[0])))

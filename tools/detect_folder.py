@@ -9,8 +9,9 @@ images side by side (with --model-workers 1 the model runs here, fed by --worker
 processes). Results go to ``<output>/detections.jsonl`` (one JSON record per image, in input order:
 path, width, height, boxes, scores, landmarks, error), appended and flushed per batch, and to
 ``<output>/detections.parquet`` at the end where pyarrow is installed. A rerun skips the images
-already recorded: an interrupted run loses at most its batches in flight. Files that cannot be read
-are recorded with their error, reported and skipped. --draw writes ``<output>/drawn/``, --crops
+already recorded: an interrupted run loses at most its batches in flight. Files that cannot be read,
+and images whose network input would pass --max-megapixels, are recorded with their error,
+reported and skipped. --draw writes ``<output>/drawn/``, --crops
 SIZE aligned face crops (ArcFace template) to ``<output>/crops/``; inputs are never written to.
 """
 import os

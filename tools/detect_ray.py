@@ -50,10 +50,10 @@ def main(argv=None):
     errors = [e for e in results.column('error').to_pylist() if e]
     faces = sum(len(s) for s in results.column('scores').to_pylist() if s is not None)
     print('%d images detected in this run, %d already done; %s now holds %d records, %d faces, '
-          '%d unreadable files' % (detected, skipped, args.output, results.num_rows, faces,
-                                   len(errors)))
+          '%d files not detected (unreadable or too large)'
+          % (detected, skipped, args.output, results.num_rows, faces, len(errors)))
     for error in errors[:10]:
-        print('  unreadable: %s' % error)
+        print('  not detected: %s' % error)
     return 0
 
 

@@ -101,7 +101,8 @@ def init_params(sym, data_shape=(1, 3, 640, 640), seed=0):
 
 def main(argv=None):
     parser = cli.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--network', choices=BACKBONES, required=True, help='network preset')
+    parser.add_argument('--network', choices=BACKBONES, required=True,
+                        help='backbone (not a detector preset such as net3)')
     parser.add_argument('--size', type=cli.parse_size, default=(640, 640), help='input HxW (default 640x640)')
     parser.add_argument('--save', metavar='PREFIX',
                         help='write PREFIX-symbol.json and freshly initialised PREFIX-0000.params (+ its '

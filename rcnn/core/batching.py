@@ -17,7 +17,6 @@ network sees near the padded border, so detections differ slightly from unpadded
 the same factor (README gives the measured figures).
 """
 import collections
-import numbers
 
 import numpy as np
 
@@ -31,28 +30,6 @@ _Pending = collections.namedtuple('_Pending', 'image job tensor image_size im_sc
 def letterbox_scale(image_shape, size):
     """The factor that fits an (h, w, ...) image into ``size`` (H, W): ``min(H / h, W / w)``."""
     return min(float(size[0]) / image_shape[0], float(size[1]) / image_shape[1])
-
-
-def check_letterbox(letterbox, error):
-    """``letterbox`` as (H, W) ints > 0, or None; ``error`` (an exception class) otherwise."""
-    if letterbox is None:
-        return None
-    try:
-        height, width = letterbox
-        valid = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
-                    for v in (height, width))
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise error('letterbox must be (height, width) in pixels, two ints > 0, got %r' % (letterbox,))
-    return int(height), int(width)
-
-
-def check_batch_size(batch_size, error):
-    """``batch_size`` as an int >= 1; ``error`` (an exception class) otherwise."""
-    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
-        raise error('batch_size must be an int >= 1, got %r' % (batch_size,))
-    return int(batch_size)
 
 
 def _forwards(image_shape, scales, do_flip, letterbox, nocrop):
@@ -70,8 +47,11 @@ def _forwards(image_shape, scales, do_flip, letterbox, nocrop):
     return forwards
 
 
-def detect_batch(detector, images, threshold, scales, do_flip, batch_size, letterbox, check_scales):
-    """See :meth:`rcnn.core.detector_base.DetectorBase.detect_batch` (it checks the arguments)."""
+def detect_batch(detector, images, threshold, scales_of, do_flip, batch_size, letterbox):
+    """See :meth:`rcnn.core.detector_base.DetectorBase.detect_batch` (it checks the arguments).
+
+    :param scales_of: function of an image's shape (H, W, 3) returning its checked resize factors
+    """
     candidates = []
     pending = collections.OrderedDict()  # input shape -> [_Pending], oldest group first
 
@@ -89,8 +69,7 @@ def detect_batch(detector, images, threshold, scales, do_flip, batch_size, lette
 
     for index, img in enumerate(images):
         img = detector.checked_image(img)
-        image_scales = check_scales(scales(img.shape) if callable(scales) else scales)
-        forwards = _forwards(img.shape, image_scales, do_flip, letterbox, detector.nocrop)
+        forwards = _forwards(img.shape, scales_of(img.shape), do_flip, letterbox, detector.nocrop)
         candidates.append([None] * len(forwards))
         for job, (im_scale, flip, pad_to) in enumerate(forwards):
             tensor, image_size = detector.preprocess(img, im_scale, flip, pad_to=pad_to)

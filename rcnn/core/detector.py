@@ -28,20 +28,14 @@ import tempfile
 
 import mxnet as mx
 
-from ..processing import presets
-from ..processing.nms import cpu_nms_wrapper, gpu_nms_wrapper
+from ..processing.nms import gpu_nms_wrapper
 from ..utils.checkpoint import load_checkpoint, symbol_path
-from .detector_base import (CACHE_SIZE, DetectorBase, DetectorError, LruCache,  # noqa: F401 (re-exported)
-                            draw_detections, target_scale, to_bgr)
+from ..utils.cli import quiet_mxnet
+from .detector_base import CACHE_SIZE, DetectorBase, DetectorError, LruCache
 
 log = logging.getLogger(__name__)
 
-# MXNet reads it at every bind; setdefault keeps a value the user chose.
-os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
-
-# The detector presets under their earlier name here (test.py and tools use it for --network choices).
-NETWORKS = presets.DETECTOR_PRESETS
-anchor_config = presets.anchor_config
+quiet_mxnet()
 
 # Batch executors kept (each holds batch times the activations of a single-image one).
 _BATCH_CACHE_SIZE = 4
@@ -138,8 +132,8 @@ class RetinaFace(DetectorBase):
         (and the preset checked against them)."""
         self._ctx_id = ctx_id
         self._context = mx.gpu(self._ctx_id) if self._ctx_id >= 0 else mx.cpu()
-        self._nms = (gpu_nms_wrapper(self._nms_threshold, self._ctx_id) if self._ctx_id >= 0
-                     else cpu_nms_wrapper(self._nms_threshold))
+        if self._ctx_id >= 0:
+            self._nms = gpu_nms_wrapper(self._nms_threshold, self._ctx_id)
         self._symbol = symbol
         _, out_shapes, _ = symbol.infer_shape(data=(1, 3) + _NOMINAL_SIZE)
         self._find_heads(out_shapes, _NOMINAL_SIZE, model_name)

@@ -21,6 +21,7 @@ from ..processing import presets
 from ..processing.bbox_transform import bbox_overlaps, clip_boxes, landmark_pred, nonlinear_pred
 from ..processing.generate_anchor import anchors_plane, generate_anchors_fpn
 from ..processing.landmarks import FLIP_ORDER
+from ..processing.nms import cpu_nms_wrapper
 from ..processing.pixels import to_network_input
 from ..utils.cli import UserError
 from ..utils.image_file import read_image_file
@@ -117,6 +118,29 @@ def check_nms(nms):
     return float(nms)
 
 
+def check_batch_size(batch_size):
+    """``batch_size`` as an int >= 1; DetectorError otherwise."""
+    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
+        raise DetectorError('batch_size must be an int >= 1, got %r' % (batch_size,))
+    return int(batch_size)
+
+
+def check_letterbox(letterbox):
+    """``letterbox`` as (H, W) ints > 0, or None; DetectorError otherwise."""
+    if letterbox is None:
+        return None
+    try:
+        height, width = letterbox
+        valid = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
+                    for v in (height, width))
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise DetectorError('letterbox must be (height, width) in pixels, two ints > 0, got %r'
+                            % (letterbox,))
+    return int(height), int(width)
+
+
 _LANDMARK_COLOURS = [(0, 255, 0), (255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 0)]
 
 
@@ -191,8 +215,9 @@ def _read_only(name, doc):
 class DetectorBase:
     """Preprocessing, decoding and merging of RetinaFace detections around a ``forward``.
 
-    A subclass calls :meth:`_setup_decoding` with the options, then :meth:`_find_heads` with the
-    model's output shapes, and implements ``forward(tensor) -> list of output arrays``.
+    A subclass calls :meth:`_setup_decoding` with the options (which sets the CPU NMS; a GPU
+    runtime may replace ``_nms``), then :meth:`_find_heads` with the model's output shapes, and
+    implements ``forward(tensor) -> list of output arrays``.
     """
 
     network = _read_only('network', 'the network preset (a key of DETECTOR_PRESETS)')
@@ -227,6 +252,7 @@ class DetectorBase:
             raise DetectorError('decay4 must be a finite factor >= 0, got %r' % (decay4,))
         self._network = network
         self._nms_threshold = check_nms(nms)
+        self._nms = cpu_nms_wrapper(self._nms_threshold)
         self._nocrop = bool(nocrop)
         self._decay4 = float(decay4)
         self._vote = bool(vote)
@@ -413,12 +439,16 @@ class DetectorBase:
         :raises DetectorError: for an image or option the detector cannot take
         """
         threshold = check_threshold(threshold)
-        if not callable(scales):
-            scales = check_scales(scales)
-        return batching.detect_batch(
-            self, images, threshold, scales, do_flip,
-            batching.check_batch_size(batch_size, DetectorError),
-            batching.check_letterbox(letterbox, DetectorError), check_scales)
+        if callable(scales):
+            def scales_of(image_shape):
+                return check_scales(scales(image_shape))
+        else:
+            fixed_scales = check_scales(scales)
+
+            def scales_of(image_shape):
+                return fixed_scales
+        return batching.detect_batch(self, images, threshold, scales_of, do_flip,
+                                     check_batch_size(batch_size), check_letterbox(letterbox))
 
     @staticmethod
     def checked_image(img):

@@ -15,7 +15,6 @@ import os
 
 import numpy as np
 
-from ..processing.nms import cpu_nms_wrapper
 from ..utils.cli import UserError
 from .detector_base import DetectorBase, DetectorError
 
@@ -56,7 +55,7 @@ class RetinaFaceONNX(DetectorBase):
     :param onnx_path: the ``.onnx`` file
     :param network: detector preset naming the anchors and pixel normalisation (a key of
         ``rcnn.processing.presets.DETECTOR_PRESETS``); it must fit the model's outputs
-    :param nms, nocrop, decay4, vote: as :class:`retinaface.RetinaFace`
+    :param nms, nocrop, decay4, vote: as :class:`rcnn.core.detector.RetinaFace`
     :param providers: ONNX Runtime execution providers, default ``['CPUExecutionProvider']``
     :param threads: intra-op threads of ONNX Runtime (0: its default, one per core)
     :param spinning: let ONNX Runtime's idle worker threads spin (its default). Off, they sleep:
@@ -69,7 +68,6 @@ class RetinaFaceONNX(DetectorBase):
     def __init__(self, onnx_path, network='net3', nms=0.4, nocrop=False, decay4=0.5, vote=False,
                  providers=None, threads=0, spinning=True):
         self._setup_decoding(network, nms, nocrop, decay4, vote)
-        self._nms = cpu_nms_wrapper(self._nms_threshold)
         self.session = _open_session(onnx_path, providers, threads, spinning)
         model_input = self.session.get_inputs()[0]
         self._input_name = model_input.name

@@ -3,12 +3,12 @@
     crop = align(img, landmarks[i])            # (112, 112, 3), eyes, nose and mouth on the template
 
 The template is the one ArcFace (insightface) models are trained on, for a 112x112 crop, in pixels
-(x, y): right eye (38.2946, 51.6963), left eye (73.5318, 51.5014), nose tip (56.0252, 71.7366),
-right mouth corner (41.5493, 92.3655), left mouth corner (70.7299, 92.2041) -- the detector's
-landmark order ("right" is the subject's right, on the image's left). Other crop sizes scale it as
-insightface does: a multiple of 112 scales the template by size / 112; a multiple of 128 scales it
-by size / 128 and shifts it right by 8 * size / 128 pixels (the 112 template centred in a 128-wide
-crop). Other sizes are refused.
+(x, y), in the detector's landmark order (:data:`rcnn.processing.landmarks.LANDMARK_NAMES`: left
+and right are the image's): left eye (38.2946, 51.6963), right eye (73.5318, 51.5014), nose tip
+(56.0252, 71.7366), left mouth corner (41.5493, 92.3655), right mouth corner (70.7299, 92.2041).
+Other crop sizes scale it as insightface does: a multiple of 112 scales the template by size / 112;
+a multiple of 128 scales it by size / 128 and shifts it right by 8 * size / 128 pixels (the 112
+template centred in a 128-wide crop). Other sizes are refused.
 
 The warp is the similarity transform (rotation, uniform scale, translation; no reflection) that
 maps the five landmarks onto the template with the least squared error (Umeyama, 1991).

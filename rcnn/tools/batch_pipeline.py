@@ -10,7 +10,8 @@ tools/detect_ray.py (Ray Data) share.
 - :func:`detection_record` / :func:`error_record`: one image's result as a flat record
   (``RECORD_FIELDS``): path, width, height, boxes (N x [x1, y1, x2, y2] pixels, inclusive "+1"
   widths), scores (N), landmarks (N x 5 x [x, y], the detector's order), error (None, or why the
-  file could not be read: then width, height, boxes, scores and landmarks are None).
+  file could not be read or was not detected, its network input passing ``--max-megapixels``:
+  then width, height, boxes, scores and landmarks are None).
 - :class:`JsonLinesResults`: the one JSON-lines results file, appended and flushed per batch; a rerun
   reads which paths are done (tolerating a torn last line) and skips them.
 - :class:`ModelWorkers` / :func:`loaded_model`: processes that each hold a detector and decode and
@@ -38,11 +39,16 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from rcnn.core.batching import DEFAULT_BATCH_SIZE
 from rcnn.core.detector_base import draw_detections, target_scale
 from rcnn.processing.align import align, template
+from rcnn.processing.presets import DETECTOR_PRESETS
+from rcnn.tools.cli_guards import (DEFAULT_MAX_MEGAPIXELS, ImageTooLargeError,
+                                   add_max_megapixels_option, check_network_input)
 from rcnn.utils import cli
 from rcnn.utils.cli import UserError
-from rcnn.utils.image_file import IMAGE_EXTENSIONS, ImageFileError, read_image_file
+from rcnn.utils.image_file import (IMAGE_EXTENSIONS, ImageFileError, read_image_file,
+                                  write_image_file)
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +74,21 @@ DetectorSpec = collections.namedtuple('DetectorSpec', 'backend model epoch netwo
 #   threshold: minimum score; scale: fixed resize factor; target_size, max_size: the original's
 #   per-image resize (short side to target_size, long side capped at max_size; used when
 #   target_size is set); letterbox: None or (height, width) of one network input for every image;
-#   flip: also run mirrored; batch_size: images per batched forward.
+#   flip: also run mirrored; batch_size: images per batched forward; max_megapixels: an image
+#   whose network input would pass it is recorded as an error, not detected (0: no limit).
 DetectionSettings = collections.namedtuple(
-    'DetectionSettings', 'threshold scale target_size max_size letterbox flip batch_size')
+    'DetectionSettings', 'threshold scale target_size max_size letterbox flip batch_size max_megapixels')
+
+# The options that set an image's network input size, named when one passes --max-megapixels.
+SCALE_OPTIONS = '--scale, --target-size / --max-size or --letterbox'
 
 
 def default_settings(**changes):
-    """DetectionSettings with the tools' defaults (threshold 0.8, scale 1.0, batch 8) changed."""
+    """DetectionSettings with the tools' defaults (threshold 0.8, scale 1.0, batch 8, 16
+    megapixels) changed."""
     settings = DetectionSettings(threshold=0.8, scale=1.0, target_size=None, max_size=None,
-                                 letterbox=None, flip=False, batch_size=8)
+                                 letterbox=None, flip=False, batch_size=DEFAULT_BATCH_SIZE,
+                                 max_megapixels=DEFAULT_MAX_MEGAPIXELS)
     return settings._replace(**changes)
 
 
@@ -95,17 +107,20 @@ def add_detection_arguments(parser):
     model.add_argument('--epoch', type=cli.number(0, kind=int), default=0)
     model.add_argument('--onnx', help='run this ONNX model (tools/export_onnx.py --dynamic) on ONNX '
                        'Runtime instead of an MXNet checkpoint')
-    model.add_argument('--network', default='net3', help='detector preset (default %(default)s)')
-    model.add_argument('--nms', type=cli.number(0, 1), default=0.4, help='NMS IoU threshold')
+    model.add_argument('--network', default='net3', choices=DETECTOR_PRESETS,
+                       help='detector preset: the anchors and pixel normalisation (default %(default)s)')
+    model.add_argument('--nms', type=cli.number(0, 1, low_open=True), default=0.4,
+                       help='NMS IoU threshold, in (0, 1] (default %(default)s)')
     model.add_argument('--threads', type=cli.number(0, kind=int), default=0,
                        help='intra-op threads of ONNX Runtime / MXNet per detector (0: the '
                        'runtime\'s default, one per core; detect_folder.py\'s model workers: cores / '
                        'workers)')
     detect = parser.add_argument_group('detection')
-    detect.add_argument('--threshold', type=cli.number(0, 1), default=0.8, help='minimum face score')
+    detect.add_argument('--threshold', type=cli.number(0, 1), default=0.8,
+                        help='minimum face score, in [0, 1] (default %(default)s)')
     sizes = detect.add_mutually_exclusive_group()
-    sizes.add_argument('--scale', type=cli.number(0, 10, low_open=True), default=1.0,
-                       help='resize factor for every image (default %(default)s)')
+    sizes.add_argument('--scale', type=cli.number(0, low_open=True), default=1.0,
+                       help='resize factor for every image, > 0 (default %(default)s)')
     sizes.add_argument('--target-size', type=cli.number(1, kind=int),
                        help='resize each image so that its short side is this many pixels ...')
     sizes.add_argument('--letterbox', type=cli.parse_size, metavar='HxW',
@@ -115,8 +130,9 @@ def add_detection_arguments(parser):
     detect.add_argument('--max-size', type=cli.number(1, kind=int), default=1980,
                         help='... unless its long side would pass this (with --target-size)')
     detect.add_argument('--flip', action='store_true', help='also detect on the mirrored image')
-    detect.add_argument('--batch-size', type=cli.number(1, 1024, kind=int), default=8,
+    detect.add_argument('--batch-size', type=cli.number(1, 1024, kind=int), default=DEFAULT_BATCH_SIZE,
                         help='images per batched forward (memory grows with it; default %(default)s)')
+    add_max_megapixels_option(detect)
 
 
 def spec_from_args(args):
@@ -130,10 +146,15 @@ def spec_from_args(args):
 
 
 def settings_from_args(args):
-    """DetectionSettings of the parsed options."""
+    """DetectionSettings of the parsed options; UserError when the --letterbox canvas (every
+    image's network input) passes --max-megapixels."""
+    if args.letterbox:
+        check_network_input('--letterbox %dx%d' % args.letterbox, args.letterbox, [1.0],
+                            args.max_megapixels, '--letterbox')
     return DetectionSettings(threshold=args.threshold, scale=args.scale,
                              target_size=args.target_size, max_size=args.max_size,
-                             letterbox=args.letterbox, flip=args.flip, batch_size=args.batch_size)
+                             letterbox=args.letterbox, flip=args.flip, batch_size=args.batch_size,
+                             max_megapixels=args.max_megapixels)
 
 
 # ---------------------------------------------------------------------------------------- inputs
@@ -215,8 +236,9 @@ def build_detector(spec):
     """The detector a :data:`DetectorSpec` describes: MXNet on the CPU, or ONNX Runtime with its
     threads set and its spinning off (its spinning threads slow everything else on a shared
     machine, itself included: see README)."""
+    # the detectors are imported here: the ONNX path never loads MXNet, and MXNet reads
+    # OMP_NUM_THREADS when it is first imported
     if spec.backend == 'onnx':
-        # the ONNX detector lives in the top-level module (its home until it moves into rcnn.core)
         from rcnn.core.detector_onnx import RetinaFaceONNX
         return RetinaFaceONNX(spec.model, network=spec.network, nms=spec.nms, threads=spec.threads,
                               spinning=False)
@@ -265,6 +287,7 @@ def batch_records(detector, settings, batch, on_image=None):
     :param batch: (key, image or None, error or None) per input, as :func:`decode` gives
     :param on_image: called as ``on_image(key, image, faces, landmarks)`` for each decoded image
     """
+    batch = [_within_budget(entry, settings) for entry in batch]
     decoded = [img for _, img, _ in batch if img is not None]
     detections = iter(detect_images(detector, decoded, settings))
     records = []
@@ -278,6 +301,20 @@ def batch_records(detector, settings, batch, on_image=None):
             on_image(key, img, faces, landmarks)
         records.append(detection_record(key, img.shape, faces, landmarks))
     return records
+
+
+def _within_budget(entry, settings):
+    """A decoded (key, image, error) entry, made an error entry when the image's network input
+    would pass ``settings.max_megapixels`` (a letterbox canvas is checked once, up front)."""
+    key, img, _ = entry
+    if img is None or settings.letterbox is not None:
+        return entry
+    try:
+        check_network_input(key, img.shape, image_scales(settings, img.shape),
+                            settings.max_megapixels, SCALE_OPTIONS)
+    except ImageTooLargeError as err:
+        return key, None, str(err)
+    return entry
 
 
 # ---------------------------------------------------------------------------------------- records
@@ -570,24 +607,20 @@ PipelineSummary = collections.namedtuple(
 def _write_extras(out_dir, key, img, faces, landmarks, draw, crop_size):
     """The drawn image and the aligned face crops of one input (names unique per input)."""
     if draw:
-        _write_image(os.path.join(out_dir, DRAWN_FOLDER, output_name(key, '.jpg')),
-                     draw_detections(img.copy(), faces, landmarks))
+        write_image_file(os.path.join(out_dir, DRAWN_FOLDER, output_name(key, '.jpg')),
+                         draw_detections(img.copy(), faces, landmarks))
     if crop_size and landmarks is not None:
         for index, points in enumerate(landmarks):
-            _write_image(os.path.join(out_dir, CROPS_FOLDER, output_name(key, '-%d.jpg' % index)),
-                         align(img, points, crop_size))
-
-
-def _write_image(path, img):
-    if not cv2.imwrite(path, img):
-        raise UserError('cannot write %s (is the disk full or the folder read-only?)' % path)
+            write_image_file(os.path.join(out_dir, CROPS_FOLDER, output_name(key, '-%d.jpg' % index)),
+                             align(img, points, crop_size))
 
 
 def summary_line(summary):
     """One line about a run: images, faces, bad files, speed, time the model waited for decoding."""
     rate = summary.images / summary.seconds if summary.seconds > 0 else 0.0
-    return ('%d images (%d already done, skipped), %d faces, %d unreadable files (recorded with '
-            'their error); %.1f images/s, the model waited for decoding %.0f%% of the time'
+    return ('%d images (%d already done, skipped), %d faces, %d files not detected (unreadable '
+            'or too large, recorded with their error); %.1f images/s, the model waited for '
+            'decoding %.0f%% of the time'
             % (summary.images, summary.skipped, summary.faces, summary.errors, rate,
                100.0 * summary.decode_wait / summary.seconds if summary.seconds > 0 else 0.0))
 

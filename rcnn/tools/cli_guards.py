@@ -1,5 +1,6 @@
 """Guards of the command-line front ends (test.py, test_widerface.py, tools/export_onnx.py, the
-evaluator), and how their one-line errors name a few of many items (:func:`first_few`).
+folder and Ray tools, the evaluator), and how their one-line errors name a few of many items (:func:`first_few`,
+:func:`skipped_images_error`).
 
 Never write over an input: :func:`refuse_overwriting_inputs` compares resolved paths (and, for
 files that exist, the files themselves, so links and hard links count) before any work.
@@ -67,19 +68,43 @@ def same_file(path, other):
         return False
 
 
+def _file_id(path):
+    """(device, inode) of an existing file, None for a path that does not exist."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 def refuse_overwriting_inputs(inputs, outputs, option):
-    """UserError when any of the ``outputs`` paths names one of the ``inputs`` files.
+    """UserError when any of the ``outputs`` paths names one of the ``inputs`` files (as
+    :func:`same_file` compares them; each path is resolved once, so a folder of many images costs
+    linear time).
 
     :param option: the command-line option that chose the outputs, named in the message
     """
+    by_real_path, by_file_id = {}, {}
+    for path in inputs:
+        by_real_path.setdefault(os.path.realpath(path), path)
+        file_id = _file_id(path)
+        if file_id is not None:
+            by_file_id.setdefault(file_id, path)
     for output in outputs:
-        for path in inputs:
-            if same_file(output, path):
-                raise UserError('%s %s would overwrite the input %s: choose another %s'
-                                % (option, output, path, option))
+        path = by_real_path.get(os.path.realpath(output)) or by_file_id.get(_file_id(output))
+        if path is not None:
+            raise UserError('%s %s would overwrite the input %s: choose another %s'
+                            % (option, output, path, option))
 
 
 def first_few(items, count=NAMED):
     """``'a, b, c, ...'``: the first ``count`` items, for a one-line summary of a long list."""
     items = [str(item) for item in items]
     return ', '.join(items[:count]) + (', ...' if len(items) > count else '')
+
+
+def skipped_images_error(failed, total):
+    """The UserError that ends a run which skipped some images (each reported on its own
+    ``skipped:`` line): how many of ``total``, and the first few names."""
+    return UserError('%d of %d images could not be processed and have no output (see the "skipped" '
+                     'lines above): %s' % (len(failed), total, first_few(failed)))

@@ -525,6 +525,7 @@ without a prediction file; only_predicted: whether those were left out (else the
 without detections); source: the prediction folder.
 """
 
+
 def score_folder(pred_dir, ground_truth, protocol='official', only_predicted=False,
                  allow_missing=False):
     """PR curves of a folder of submission files, and which images they cover.
@@ -606,9 +607,6 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging(logging.WARNING)
-    if not os.path.exists(args.gt):
-        raise GroundTruthError('--gt %s: no such file or folder (give the folder of the official '
-                               '.mat files, or a label.txt)' % args.gt)
     ground_truth = load_any_ground_truth(args.gt)
     curves, coverage = score_folder(args.pred, ground_truth, args.protocol, args.only_predicted,
                                     args.allow_missing)

@@ -52,10 +52,16 @@ def run_main(main, argv=None):
     sys.exit(status or 0)
 
 
-def setup_logging(level=logging.INFO, fmt=LOG_FORMAT):
-    """The scripts' logging: one format on stderr, and MXNet's verbose C++ messages off."""
+def quiet_mxnet():
+    """MXNet's verbose C++ messages off (it reads the variables at every bind); a value the user
+    set is kept."""
     for key, value in _QUIET_MXNET_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def setup_logging(level=logging.INFO, fmt=LOG_FORMAT):
+    """The scripts' logging: one format on stderr, and MXNet's verbose C++ messages off."""
+    quiet_mxnet()
     logging.basicConfig(level=level, format=fmt)
 
 

@@ -1,5 +1,5 @@
 """The one way an image file becomes pixels: test.py, test_widerface.py, training validation, the
-folder pipeline and the library all read images here.
+folder pipeline and the library all read images here (and the front ends write them here).
 
 The result is what ``cv2.imread(path)`` gives: (H, W, 3) uint8 BGR, with the EXIF orientation
 applied, 16-bit images scaled to 8 bits, alpha dropped and grey expanded to three channels.
@@ -16,7 +16,8 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
 class ImageFileError(UserError, IOError):
-    """An image file that is missing or cannot be decoded; the message names the file."""
+    """An image file that is missing, cannot be decoded or cannot be written; the message names
+    the file."""
 
 
 def decode_image(data, name='image'):
@@ -49,3 +50,17 @@ def read_image_file(path):
     except OSError as err:
         raise ImageFileError('cannot read image %s: %s' % (path, err.strerror or err)) from None
     return decode_image(data, path)
+
+
+def write_image_file(path, img):
+    """``cv2.imwrite(path, img)``, the format chosen by the file name's extension.
+
+    :raises ImageFileError: naming the file when it cannot be written
+    """
+    try:
+        written = cv2.imwrite(path, img)
+    except cv2.error:  # an extension OpenCV has no encoder for
+        written = False
+    if not written:
+        raise ImageFileError('cannot write %s (does its folder exist, is it writable, and is the '
+                             'extension an image one such as .jpg or .png?)' % path)

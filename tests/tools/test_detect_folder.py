@@ -96,6 +96,25 @@ def test_records_equal_detect_image_by_image(full_run, photo_tree, detector):
     assert sum(len(r['scores'] or []) for r in records) > 100  # the group photos have many faces
 
 
+def test_an_image_over_max_megapixels_is_recorded_and_skipped(tmp_path):
+    (tmp_path / 'in').mkdir()
+    shutil.copy(real_images()[0], tmp_path / 'in' / 'big.jpg')
+    cv2.imwrite(str(tmp_path / 'in' / 'small.png'), np.zeros((100, 100, 3), np.uint8))
+    status = detect_folder.main([str(tmp_path / 'in'), '--output', str(tmp_path / 'out'), '--prefix',
+                                 mnet25_prefix(), '--max-megapixels', '0.02', '--model-workers', '1',
+                                 '--workers', '0', '--no-progress'])
+    big, small = read_records(tmp_path / 'out')
+    height, width = cv2.imread(str(tmp_path / 'in' / 'big.jpg')).shape[:2]
+    assert status == 0
+    assert big['error'] == (
+        'big.jpg: %dx%d pixels at scale 1 give the network a %dx%d input (%.1f megapixels), over the '
+        'limit of 0.02 megapixels; lower the scale (--scale, --target-size / --max-size or '
+        '--letterbox) or raise --max-megapixels (0: no limit)'
+        % (width, height, width, height, width * height / 1e6))
+    assert big['boxes'] is None
+    assert small['error'] is None and small['scores'] == []
+
+
 def test_crops_and_drawn_images_are_written_beside_not_over_the_inputs(full_run, photo_tree):
     records = [r for r in read_records(full_run) if r['error'] is None]
     crops = os.listdir(full_run / 'crops')
@@ -210,6 +229,14 @@ def test_a_list_file_names_images_relative_to_itself(photo_tree, tmp_path, detec
                          '(the ArcFace template sizes), got 100'),
     ('bad letterbox', 2, "error: argument --letterbox: must look like 480x640 (height x width), got "
                          "'640' (see detect_folder.py --help)"),
+    ('nms 0', 2, "error: argument --nms: must be in (0, 1], got '0' (see detect_folder.py --help)"),
+    ('unknown network', 2, "error: argument --network: invalid choice: 'net9' (choose from 'net3', "
+                           "'net3a', 'net4', 'net4a', 'net5', 'net5a', 'net6', 'ssh', 'vgg', 'x3', "
+                           "'x3a', 'x5') (see detect_folder.py --help)"),
+    ('letterbox over max-megapixels', 1, 'error: --letterbox 4000x5000: 5000x4000 pixels at scale 1 '
+                                         'give the network a 5000x4000 input (20.0 megapixels), over '
+                                         'the limit of 16 megapixels; lower the scale (--letterbox) or '
+                                         'raise --max-megapixels (0: no limit)'),
     ('empty folder', 1, 'error: no images in {tmp}/empty (looked for .jpg, .jpeg, .png, .bmp, .tif, '
                         '.tiff, .webp files)'),
     ('decoders with model workers', 1, 'error: --workers 2: decoding processes feed a model in '
@@ -234,6 +261,10 @@ def test_expected_failures_are_one_error_line(tmp_path, case, status, message):
         'output inside input': [tmp_path / 'in', '--output', tmp_path / 'in' / 'out'] + model,
         'bad crop size': [tmp_path / 'in', '--output', tmp_path / 'o', '--crops', '100'] + model,
         'bad letterbox': [tmp_path / 'in', '--output', tmp_path / 'o', '--letterbox', '640'] + model,
+        'nms 0': [tmp_path / 'in', '--output', tmp_path / 'o', '--nms', '0'] + model,
+        'unknown network': [tmp_path / 'in', '--output', tmp_path / 'o', '--network', 'net9'] + model,
+        'letterbox over max-megapixels': [tmp_path / 'in', '--output', tmp_path / 'o', '--letterbox',
+                                          '4000x5000'] + model,
         'empty folder': [tmp_path / 'empty', '--output', tmp_path / 'o'] + model,
         'decoders with model workers': [tmp_path / 'in', '--output', tmp_path / 'o', '--workers',
                                         '2', '--model-workers', '2'] + model,
