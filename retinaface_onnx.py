@@ -4,6 +4,6 @@
     detector = RetinaFaceONNX('model/mnet.25.onnx', network='net3')
     faces, landmarks = detector.detect(cv2.imread('t1.jpg'), threshold=0.8)
 
-The implementation lives in :mod:`rcnn.core.detector_onnx`; this module re-exports it.
+The implementation lives in :mod:`rcnn.detection.detector_onnx`; this module re-exports it.
 """
-from rcnn.core.detector_onnx import DetectorError, ModelFileError, RetinaFaceONNX  # noqa: F401
+from rcnn.detection.detector_onnx import DetectorError, ModelFileError, RetinaFaceONNX  # noqa: F401

@@ -23,7 +23,7 @@ import time
 
 from tqdm import tqdm
 
-from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_input,
+from rcnn.utils.cli_guards import (add_max_megapixels_option, check_network_input,
                                    refuse_overwriting_inputs, same_file, skipped_images_error)
 from rcnn.utils import cli
 from rcnn.utils.image_file import IMAGE_EXTENSIONS, read_image_file, write_image_file

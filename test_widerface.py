@@ -3,7 +3,7 @@
 Example (the original's accurate mode: pyramid, flip and box voting, threshold 0.02)::
 
     python test_widerface.py --prefix model/R50 --epoch 0 --network net3 --mode 1 --output wout
-    python -m rcnn.tools.widerface_eval --pred wout --gt data/widerface_eval_gt
+    python -m rcnn.evaluation.widerface_eval --pred wout --gt data/widerface_eval_gt
 
 The images are ``<images>/<event>/<image>.jpg`` (default ``<dataset-path>/<image-set>/images``),
 listed by ``label.txt`` or ``wider_val.txt`` beside that folder, or found by walking it. Each image
@@ -20,7 +20,7 @@ Images already written are skipped unless ``--overwrite``. Listed images absent 
 folder are an error (one line: how many, the first few) unless ``--allow-missing``; an image that
 cannot be decoded, or whose network input would pass ``--max-megapixels``, is reported and
 skipped, and the run then ends with exit status 1. ``--gt DIR`` prints the official AP at the end
-over the images that have an output file, exactly as ``python -m rcnn.tools.widerface_eval --pred
+over the images that have an output file, exactly as ``python -m rcnn.evaluation.widerface_eval --pred
 <output> --gt DIR --only-predicted`` does.
 """
 import argparse
@@ -32,8 +32,8 @@ import numpy as np
 from tqdm import tqdm
 
 from rcnn.dataset.retinaface import LabelFileError, read_label_file
-from rcnn.tools import widerface_eval
-from rcnn.tools.cli_guards import (add_max_megapixels_option, check_network_input, first_few,
+from rcnn.evaluation import widerface_eval
+from rcnn.utils.cli_guards import (add_max_megapixels_option, check_network_input, first_few,
                                    skipped_images_error)
 from rcnn.utils import cli
 from rcnn.utils.image_file import IMAGE_EXTENSIONS, read_image_file
@@ -251,7 +251,7 @@ def main(argv=None):
 
 def evaluate_output(output, ground_truth):
     """Print the official AP of the files in ``output`` over the images that have one, as
-    ``python -m rcnn.tools.widerface_eval --only-predicted`` does."""
+    ``python -m rcnn.evaluation.widerface_eval --only-predicted`` does."""
     curves, coverage = widerface_eval.score_folder(output, ground_truth, only_predicted=True)
     print(widerface_eval.format_report(curves, 'official', coverage))
 

@@ -32,7 +32,7 @@ from rcnn.processing import presets
 from rcnn.PY_OP import rpn_fpn_ohem3
 from rcnn.utils import checkpoint, cli
 from rcnn.utils.cli import UserError, number
-from rcnn.utils.load_data import load_gt_roidb
+from rcnn.dataset.load_data import load_gt_roidb
 from symbol import get_symbol, train_to_test_symbol
 
 log = logging.getLogger('train')

@@ -32,7 +32,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from rcnn.core.detector import without_graph_upgrade_messages  # noqa: E402
+from rcnn.detection.detector import without_graph_upgrade_messages  # noqa: E402
 from retinaface import RetinaFace  # noqa: E402
 
 SHARED = os.environ.get('RETINAFACE_SHARED_DATA') or os.path.join(os.path.dirname(ROOT), 'shared', 'data')
@@ -103,7 +103,7 @@ def bench(name, detector, img, threshold, repeat):
 
 def onnx_detector(mxnet_detector, img, folder, dynamic):
     """RetinaFaceONNX on ``mxnet_detector``'s weights, exported for ``img``'s size (or any size)."""
-    from rcnn.tools.onnx_export import export_onnx
+    from rcnn.export.onnx_export import export_onnx
     from retinaface_onnx import RetinaFaceONNX
     path = os.path.join(folder, 'model.onnx')
     height, width = img.shape[:2]

@@ -41,8 +41,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from rcnn.core.batching import letterbox_scale  # noqa: E402
-from rcnn.tools import batch_pipeline  # noqa: E402
+from rcnn.detection.batching import letterbox_scale  # noqa: E402
+from rcnn.pipeline import batch_pipeline  # noqa: E402
 from rcnn.utils.image_file import read_image_file  # noqa: E402
 
 SHARED = os.environ.get('RETINAFACE_SHARED_DATA') or os.path.join(os.path.dirname(ROOT), 'shared', 'data')
@@ -88,9 +88,9 @@ def mnet25_prefix():
 
 def export_batch_onnx(folder):
     """mnet.25 as an ONNX model with open height, width and batch; its path."""
-    from rcnn.core.detector import RetinaFace
-    from rcnn.tools.onnx_batch import with_dynamic_batch
-    from rcnn.tools.onnx_export import export_onnx
+    from rcnn.detection.detector import RetinaFace
+    from rcnn.export.onnx_batch import with_dynamic_batch
+    from rcnn.export.onnx_export import export_onnx
     detector = RetinaFace(mnet25_prefix(), 0, ctx_id=-1)
     single = os.path.join(folder, 'mnet.25.onnx')
     export_onnx(detector.symbol, detector.arg_params, detector.aux_params, single, dynamic=True)
@@ -101,7 +101,7 @@ def export_batch_onnx(folder):
 
 def plain_loop(paths, threshold, fit=None):
     """read + detect() image by image, at scale 1.0 or at the factor that fits ``fit`` (H, W)."""
-    from rcnn.core.detector import RetinaFace
+    from rcnn.detection.detector import RetinaFace
     detector = RetinaFace(mnet25_prefix(), 0, ctx_id=-1)
     start = time.perf_counter()
     faces = 0

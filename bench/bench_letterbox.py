@@ -19,8 +19,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from rcnn.core.batching import letterbox_scale  # noqa: E402
-from rcnn.core.detector import RetinaFace  # noqa: E402
+from rcnn.detection.batching import letterbox_scale  # noqa: E402
+from rcnn.detection.detector import RetinaFace  # noqa: E402
 from rcnn.processing.bbox_transform import bbox_overlaps  # noqa: E402
 from rcnn.utils.cli import parse_size  # noqa: E402
 

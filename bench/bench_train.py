@@ -18,7 +18,7 @@ from rcnn.config import build_config, generate_config  # noqa: E402
 from rcnn.core.loader import CropLoader  # noqa: E402
 from rcnn.core.metric import get_train_metrics  # noqa: E402
 from rcnn.dataset import synthetic  # noqa: E402
-from rcnn.utils.load_data import load_gt_roidb  # noqa: E402
+from rcnn.dataset.load_data import load_gt_roidb  # noqa: E402
 from symbol import get_symbol  # noqa: E402
 
 

@@ -11,7 +11,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from rcnn.tools import widerface_eval  # noqa: E402
+from rcnn.evaluation import widerface_eval  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), 'shared', 'data')
 

@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from .utils.cli import UserError
+from rcnn.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_ENV = 'RETINAFACE_CONFIG'  # environment variable naming the settings file to use

@@ -29,7 +29,7 @@ outputs (6i, 6i+1) and (loss, weight) as (6i+2, 6i+3) and (6i+4, 6i+5).
 """
 import mxnet as mx
 
-from . import common, mnet, resnet
+from symbol import common, mnet, resnet
 
 BACKBONES = ('mnet', 'resnet')  # the backbone names get_symbol accepts (not the detector presets net3, ...)
 TEST_HEAD_KINDS = ('cls_score', 'bbox_pred', 'landmark_pred')  # prediction convs, per stride

@@ -7,7 +7,7 @@ is used; no weights are downloaded.
 """
 from mxnet.gluon.model_zoo import vision
 
-from .common import RF_NAMES
+from symbol.common import RF_NAMES
 
 NECK_NAMES = RF_NAMES  # the mnet.25 release names its FPN layers rf_*
 GLUON_PREFIX = 'mobilenet0_'  # the prefix of every backbone name in mnet.25-0000.params

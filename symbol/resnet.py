@@ -7,7 +7,7 @@ so that ``model/resnet-50-0000.params`` (or resnet-152, ...) initialises it.
 """
 import mxnet as mx
 
-from .common import SSH_NAMES
+from symbol.common import SSH_NAMES
 
 NECK_NAMES = SSH_NAMES  # the R50 release names its FPN layers ssh_*
 BN_EPS = 2e-5  # eps of the model-zoo ResNet BatchNorms

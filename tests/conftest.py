@@ -18,3 +18,12 @@ def rng():
 
 def pytest_configure(config):
     logging.getLogger('rcnn').setLevel(logging.INFO)
+
+
+@pytest.fixture(scope='session')
+def mnet25_detector():
+    """The released mnet.25 on the CPU (preset 'net3', NMS 0.4), built once for the whole run.
+    Skips where the shared material is absent. Tests must not change it."""
+    from retinaface import RetinaFace
+    from tests.shared_data import mnet25_prefix
+    return RetinaFace(mnet25_prefix(), 0, ctx_id=-1, network='net3', nms=0.4)

@@ -11,7 +11,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from rcnn.core.detector import DetectorError
+from rcnn.detection.detector import DetectorError
 from rcnn.processing.bbox_transform import bbox_overlaps
 from rcnn.utils.checkpoint import CheckpointError
 from rcnn.utils.image_file import ImageFileError

@@ -13,7 +13,7 @@ _OPTIONAL = '%s is an optional extra (pip install -r requirements-onnx.txt)'
 pytest.importorskip('onnx', reason=_OPTIONAL % 'onnx')
 pytest.importorskip('onnxruntime', reason=_OPTIONAL % 'onnxruntime')
 
-from rcnn.tools.onnx_export import export_onnx  # noqa: E402
+from rcnn.export.onnx_export import export_onnx  # noqa: E402
 from retinaface import RetinaFace  # noqa: E402
 from retinaface_onnx import DetectorError, ModelFileError, RetinaFaceONNX  # noqa: E402
 from tests.shared_data import ROOT, mnet25_prefix, shared_path, widerface_val_images  # noqa: E402

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import test_widerface as tw
-from rcnn.tools import widerface_eval as we
-from rcnn.tools.widerface_eval import read_prediction_file
+from rcnn.evaluation import widerface_eval as we
+from rcnn.evaluation.widerface_eval import read_prediction_file
 from tests.cli_cases import assert_one_error, assert_success, run_command, run_in_process
 from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
 

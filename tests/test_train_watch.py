@@ -15,7 +15,7 @@ import pytest
 import train
 from rcnn.config import config, generate_config
 from rcnn.core.callback import BEST_AP, BEST_LOSS, read_log
-from rcnn.tools.widerface_eval import evaluate_label_txt
+from rcnn.evaluation.widerface_eval import evaluate_label_txt
 from rcnn.utils.checkpoint import load_meta
 from rcnn.dataset.synthetic import write_split
 from retinaface import RetinaFace, read_image

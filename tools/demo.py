@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import train  # noqa: E402
 from rcnn.dataset import synthetic  # noqa: E402
-from rcnn.tools.widerface_eval import evaluate_label_txt  # noqa: E402
+from rcnn.evaluation.widerface_eval import evaluate_label_txt  # noqa: E402
 from rcnn.utils import cli  # noqa: E402
 from rcnn.utils.cli import number  # noqa: E402
 from rcnn.utils.image_file import read_image_file, write_image_file  # noqa: E402

@@ -18,7 +18,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rcnn.tools import batch_pipeline  # noqa: E402
+from rcnn.pipeline import batch_pipeline  # noqa: E402
 from rcnn.utils import cli  # noqa: E402
 
 DEFAULT_MODEL_WORKERS = max(1, min(4, os.cpu_count() or 1))

@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rcnn.tools import batch_pipeline, ray_job  # noqa: E402
+from rcnn.pipeline import batch_pipeline, ray_job  # noqa: E402
 from rcnn.utils import cli  # noqa: E402
 
 

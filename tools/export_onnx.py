@@ -4,7 +4,7 @@
     python tools/export_onnx.py --prefix model/R50 --size 640x640 --output model/R50-640.onnx
 
 The graph is rewritten where ``mx.onnx`` cannot export it (``SoftmaxActivation`` becomes ``softmax``
-over the same axis; see ``rcnn/tools/onnx_export.py``), in a copy, without changing the numbers. The
+over the same axis; see ``rcnn/export/onnx_export.py``), in a copy, without changing the numbers. The
 written model is checked with ``onnx.checker``; where onnxruntime is installed both runtimes then
 run one test image (``--image``, resized to ``--size``; random pixels without one) and the largest
 absolute difference of each output is printed. Weights, outputs or differences that are not
@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from rcnn.tools.onnx_export import (export_onnx, max_differences, mxnet_outputs,  # noqa: E402
+from rcnn.export.onnx_export import (export_onnx, max_differences, mxnet_outputs,  # noqa: E402
                                     non_finite, onnxruntime_outputs)
-from rcnn.tools.cli_guards import first_few, refuse_overwriting_inputs  # noqa: E402
+from rcnn.utils.cli_guards import first_few, refuse_overwriting_inputs  # noqa: E402
 from rcnn.utils import cli  # noqa: E402
 from rcnn.utils.checkpoint import params_path, symbol_path  # noqa: E402
 from rcnn.utils.image_file import read_image_file  # noqa: E402

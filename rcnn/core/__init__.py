@@ -1,2 +1,3 @@
-"""The detectors (MXNet, ONNX Runtime, their shared pre/post-processing and batching) and the
-training machinery: data loader, metrics, learning-rate schedule, fitting, validation."""
+"""Training, as in the original: the crop loader and its prefetch workers, the trainer (fit,
+checkpoint sets), the learning-rate schedule, the metrics, one hook per training concern, and
+validation during training."""

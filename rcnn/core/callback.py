@@ -24,9 +24,10 @@ import time
 
 import numpy as np
 
-from ..utils.checkpoint import load_meta
-from ..utils.cli import UserError, number
-from .metric import LOSS_NAMES, SHORT_NAMES, by_kind, training_loss
+from rcnn.utils.checkpoint import load_meta
+from rcnn.errors import UserError
+from rcnn.utils.cli import number
+from rcnn.core.metric import LOSS_NAMES, SHORT_NAMES, by_kind, training_loss
 
 log = logging.getLogger(__name__)
 BEST_AP, BEST_LOSS = '-best-ap', '-best-loss'  # suffixes of the best checkpoints' prefixes
@@ -374,13 +375,13 @@ def build_monitor(args, trainer, batch_size, cfg, ctx_id=-1):
     :param trainer: the :class:`rcnn.core.module.Trainer` about to fit (its step is the resumed one)
     :param cfg: the training configuration (anchors and pixel normalisation of the detector)
     :param ctx_id: device of the validation detector: GPU id, or -1 for the CPU
-    :raises rcnn.utils.cli.UserError: for options that need others (--val_every without
+    :raises rcnn.errors.UserError: for options that need others (--val_every without
         --val_path, --early_stop without validation)
     """
     check_arguments(args)
     validator = None
     if args.val_every > 0:
-        from .validation import Validator, detector_preset
+        from rcnn.core.validation import Validator, detector_preset
         validator = Validator(args.val_path, gt_dir=args.val_gt, network=detector_preset(cfg),
                               scale=args.val_scale, threshold=args.val_threshold,
                               max_images=args.val_max_images, ctx_id=ctx_id)

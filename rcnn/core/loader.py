@@ -21,8 +21,8 @@ import logging
 import mxnet as mx
 import numpy as np
 
-from ..io.rpn import assign_anchor_fpn
-from .prefetch import WorkerPool, label_names, make_batch
+from rcnn.io.rpn import assign_anchor_fpn
+from rcnn.core.prefetch import WorkerPool, label_names, make_batch
 
 log = logging.getLogger(__name__)
 

@@ -20,16 +20,12 @@ import warnings
 import mxnet as mx
 from tqdm import tqdm
 
-from ..utils.checkpoint import save_checkpoint
-from ..utils.cli import UserError
-from .metric import summarize_metrics
+from rcnn.utils.checkpoint import save_checkpoint
+from rcnn.core.metric import summarize_metrics
+from rcnn.errors import TrainingDiverged, UserError
 
 log = logging.getLogger(__name__)
 LATEST = 0  # checkpoint epoch number that always holds the latest weights (test.py's default)
-
-
-class TrainingDiverged(UserError):
-    """A loss or metric became NaN or infinite."""
 
 
 def _state_arrays(position, state):

@@ -15,7 +15,7 @@ from multiprocessing import sharedctypes
 
 import numpy as np
 
-from ..io.rpn import assign_anchor_fpn, get_crop_batch
+from rcnn.io.rpn import assign_anchor_fpn, get_crop_batch
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from ..processing import presets
-from ..tools.widerface_eval import evaluate, image_key, load_ground_truth, load_label_txt
-from ..utils.image_file import read_image_file
-from .detector_base import DetectorError
+from rcnn.processing import presets
+from rcnn.evaluation.widerface_eval import evaluate, image_key, load_ground_truth, load_label_txt
+from rcnn.utils.image_file import read_image_file
+from rcnn.detection.base import DetectorError
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Validator:
 
         :param symbol: the clean test graph; ``arg_params`` / ``aux_params``: {name: NDArray}
         """
-        from .detector import RetinaFace
+        from rcnn.detection.detector import RetinaFace
 
         detector = RetinaFace.from_params(symbol, arg_params, aux_params, ctx_id=self.ctx_id,
                                           network=self.network)

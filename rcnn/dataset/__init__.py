@@ -1,3 +1,3 @@
 """Image databases: label files read into roidbs (lists of per-image dicts)."""
-from .imdb import IMDB
-from .retinaface import retinaface
+from rcnn.dataset.imdb import IMDB
+from rcnn.dataset.retinaface import retinaface

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from ..processing.landmarks import FLIP_ORDER  # noqa: F401 (also imported from here)
+from rcnn.processing.landmarks import FLIP_ORDER  # noqa: F401 (also imported from here)
 
 log = logging.getLogger(__name__)
 

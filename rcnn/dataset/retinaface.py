@@ -42,8 +42,8 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from ..utils.cli import UserError
-from .imdb import IMDB
+from rcnn.dataset.imdb import IMDB
+from rcnn.errors import LabelFileError, MissingLabelFile, UserError
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,6 @@ DEFAULT_BLUR = 0.3
 CACHE_VERSION = 2
 # Dropped boxes named in the one warning of a split.
 NAMED_DROPS = 5
-
-
-class LabelFileError(UserError, ValueError):
-    """A label.txt line that cannot be read, or an image it names that is missing."""
-
-    def __init__(self, path, line_no, reason):
-        super().__init__('%s:%d: %s' % (path, line_no, reason))
-        self.path, self.line_no, self.reason = path, line_no, reason
 
 
 def read_label_file(path):
@@ -127,10 +119,6 @@ def _image_size(image_path):
     from PIL import Image
     with Image.open(image_path) as im:
         return im.size
-
-
-class MissingLabelFile(UserError, FileNotFoundError):
-    """The label.txt of a split does not exist."""
 
 
 class ImageSizeCache:

@@ -18,9 +18,9 @@ global ``numpy.random`` state (so that ``np.random.seed`` makes runs repeat).
 import cv2
 import numpy as np
 
-from ..processing.pixels import from_network_input as transform_inverse  # noqa: F401
-from ..processing.pixels import to_network_input as transform
-from ..utils.image_file import decode_image, read_image_file
+from rcnn.processing.pixels import from_network_input as transform_inverse  # noqa: F401
+from rcnn.processing.pixels import to_network_input as transform
+from rcnn.utils.image_file import decode_image, read_image_file
 
 # Fractions of the image's short side that the square crop covers (the original's choices).
 CROP_FRACTIONS = (0.3, 0.45, 0.6, 0.8, 1.0)

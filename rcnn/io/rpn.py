@@ -29,9 +29,9 @@ operator samples them.
 """
 import numpy as np
 
-from ..processing.bbox_transform import bbox_overlaps, landmark_transform, nonlinear_transform
-from ..processing.generate_anchor import anchors_plane, generate_anchors
-from .image import get_crop_image
+from rcnn.processing.bbox_transform import bbox_overlaps, landmark_transform, nonlinear_transform
+from rcnn.processing.generate_anchor import anchors_plane, generate_anchors
+from rcnn.io.image import get_crop_image
 
 # Values per anchor of the box and landmark targets, and so of the graph's prediction convs
 # (symbol.common imports these).

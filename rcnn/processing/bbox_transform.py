@@ -7,7 +7,7 @@ scales the sides by (exp(dw), exp(dh)); a landmark delta (dx, dy) places the poi
 """
 import numpy as np
 
-from . import _compiled
+from rcnn.processing import _compiled
 
 _bbox_overlaps_cython = _compiled.load('bbox', 'bbox_overlaps_cython')
 

@@ -7,7 +7,7 @@ by each scale and reshaped by each aspect ratio around that centre; the anchor o
 """
 import numpy as np
 
-from . import _compiled
+from rcnn.processing import _compiled
 
 _anchors_cython = _compiled.load('anchors', 'anchors_cython')
 
@@ -71,7 +71,7 @@ def generate_anchors_fpn(dense_anchor=False, cfg=None):
     :return: list of (A, 4) float32 arrays, one per stride
     """
     if cfg is None:
-        from ..config import config
+        from rcnn.config import config
         cfg = config.RPN_ANCHOR_CFG
     anchors = []
     for stride in sorted((int(k) for k in cfg), reverse=True):

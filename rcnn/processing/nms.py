@@ -6,7 +6,7 @@ returns a function ``nms(dets) -> list of kept row indices`` for (N, >=5) [x1, y
 """
 import numpy as np
 
-from . import _compiled
+from rcnn.processing import _compiled
 
 _cpu_nms = _compiled.load('cpu_nms', 'cpu_nms')
 

@@ -2,7 +2,7 @@
 
 A detector preset (``net3``, ``net3a``, ..., ``x5``, ``ssh``, ``vgg``: the names of the original's
 ``RetinaFace(network=...)``) says which anchors a checkpoint was trained with and how its input
-pixels are normalised. The detector (:mod:`rcnn.core.detector`) and the training configuration
+pixels are normalised. The detector (:mod:`rcnn.detection.detector`) and the training configuration
 (``sample_config.py``'s ``RAC_*`` anchor settings) both build theirs from :data:`DETECTOR_PRESETS`.
 Training records its preset in the checkpoint's meta JSON under :data:`META_KEY`.
 

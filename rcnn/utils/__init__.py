@@ -1,1 +1,2 @@
-"""Utilities shared by the scripts: roidb loading, checkpoints."""
+"""Utilities every layer may use: checkpoint sets, image reading, safe writes, the JSON-lines
+store, command-line helpers."""

@@ -21,15 +21,10 @@ import secrets
 
 import mxnet as mx
 
-from .cli import UserError
+from rcnn.errors import CheckpointError, UserError
 
 # Key of the meta JSON that maps the basename of each file of the checkpoint to its sha256.
 DIGESTS_KEY = 'sha256'
-
-
-class CheckpointError(UserError):
-    """A checkpoint file that is missing, truncated, corrupt or does not match its meta JSON; the
-    message names the file."""
 
 
 # The first 8 bytes of an NDArray file written by mx.nd.save (kMXAPINDArrayListMagic, little endian).

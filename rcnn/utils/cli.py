@@ -20,19 +20,62 @@ import math
 import os
 import sys
 
+from rcnn.errors import UserError  # noqa: F401 (re-exported for the scripts)
+
 LOG_FORMAT = '%(asctime)s %(name)s %(levelname)s %(message)s'
 
 # MXNet's own C++ chatter that would break a progress bar on every new input shape.
 _QUIET_MXNET_ENV = {'MXNET_SUBGRAPH_VERBOSE': '0'}
 
 
-class UserError(Exception):
-    """An expected failure the user can fix; the message names the file, line or option at fault
-    and what to do. Scripts print it as one ``error: ...`` line (see :func:`run_main`)."""
+class _HelpWithoutAliases(argparse.HelpFormatter):
+    """Help that shows an option by its kebab-case names only (aliases are accepted, not listed)."""
+
+    def _format_action_invocation(self, action):
+        hidden = getattr(action, 'hidden_aliases', ())
+        if not hidden:
+            return super()._format_action_invocation(action)
+        shown = argparse.Action(option_strings=[s for s in action.option_strings if s not in hidden],
+                                dest=action.dest, nargs=action.nargs, metavar=action.metavar)
+        return super()._format_action_invocation(shown)
+
+
+def _add_with_aliases(container, names, aliases, kwargs):
+    """``container.add_argument(*names)`` that also accepts the snake_case spelling of each
+    kebab-case long option and the given ``aliases``, both left out of the help."""
+    snake = ['--' + n[2:].replace('-', '_') for n in names if n.startswith('--') and '-' in n[2:]]
+    hidden = [n for n in snake + list(aliases) if n not in names]
+    action = argparse._ActionsContainer.add_argument(container, *names, *hidden, **kwargs)
+    action.hidden_aliases = tuple(hidden)
+    return action
+
+
+def _aliasing(group):
+    """An argument group whose ``add_argument`` accepts aliases as :class:`ArgumentParser`'s."""
+    group.add_argument = lambda *names, aliases=(), **kwargs: _add_with_aliases(group, names, aliases, kwargs)
+    group.add_mutually_exclusive_group = lambda **kwargs: _aliasing(
+        argparse._ActionsContainer.add_mutually_exclusive_group(group, **kwargs))
+    return group
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with a bad option reported as one line ``error: <message>`` (exit status 2)."""
+    """argparse with a bad option reported as one line ``error: <message>`` (exit status 2), and
+    options named in kebab-case that also answer to their snake_case spelling (the original's
+    ``--dataset_path`` for ``--dataset-path``) and to any ``aliases=`` given; help lists the
+    kebab-case names only."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault('formatter_class', _HelpWithoutAliases)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *names, aliases=(), **kwargs):
+        return _add_with_aliases(self, names, aliases, kwargs)
+
+    def add_argument_group(self, *args, **kwargs):
+        return _aliasing(super().add_argument_group(*args, **kwargs))
+
+    def add_mutually_exclusive_group(self, **kwargs):
+        return _aliasing(super().add_mutually_exclusive_group(**kwargs))
 
     def error(self, message):
         self.exit(2, 'error: %s (see %s --help)\n' % (message, self.prog))

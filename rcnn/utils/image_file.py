@@ -4,20 +4,51 @@ folder pipeline and the library all read images here (and the front ends write t
 The result is what ``cv2.imread(path)`` gives: (H, W, 3) uint8 BGR, with the EXIF orientation
 applied, 16-bit images scaled to 8 bits, alpha dropped and grey expanded to three channels.
 """
+import io
 import os
+import warnings
 
 import cv2
 import numpy as np
 
-from .cli import UserError
+from rcnn.errors import ImageFileError, ImageTooLargeError, UserError
 
 # File name endings taken as images when a folder is listed (compared in lower case).
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
-class ImageFileError(UserError, IOError):
-    """An image file that is missing, cannot be decoded or cannot be written; the message names
-    the file."""
+# OpenCV's own decoding limit (CV_IO_MAX_IMAGE_PIXELS): a larger image is refused before decoding.
+OPENCV_MAX_PIXELS = 1 << 30
+
+
+def header_size(data):
+    """(width, height) in pixels that an encoded image's header declares, read without decoding
+    the pixels; None when the header is not one PIL knows (OpenCV will then judge the bytes).
+
+    :param data: the file's bytes (``bytes`` or a uint8 numpy array)
+    """
+    from PIL import Image
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the caller judges the size
+        try:
+            with Image.open(io.BytesIO(bytes(data))) as im:  # reads the header only
+                return im.size
+        except Exception:  # noqa: BLE001 - any header PIL cannot parse: leave the verdict to OpenCV
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
+def check_header_pixels(data, name, max_pixels=OPENCV_MAX_PIXELS):
+    """Refuse an image whose header declares more than ``max_pixels`` pixels, before decoding.
+
+    :raises ImageTooLargeError: naming the file and the declared size
+    """
+    size = header_size(data)
+    if size is not None and max_pixels and size[0] * size[1] > max_pixels:
+        raise ImageTooLargeError('%s: the image is %dx%d (%.1f megapixels), over the limit of %.1f; it was '
+                                 'not decoded' % (name, size[0], size[1], size[0] * size[1] / 1e6, max_pixels / 1e6))
 
 
 def decode_image(data, name='image'):

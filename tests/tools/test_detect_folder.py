@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rcnn.tools import batch_pipeline
+from rcnn.pipeline import batch_pipeline
 from tests.shared_data import ROOT, mnet25_prefix, shared_path
 
 _spec = importlib.util.spec_from_file_location('detect_folder', os.path.join(ROOT, 'tools', 'detect_folder.py'))
@@ -280,8 +280,8 @@ def test_expected_failures_are_one_error_line(tmp_path, case, status, message):
 
 def test_the_onnx_backend_gives_the_mxnet_records(full_run, photo_tree, detector, tmp_path):
     pytest.importorskip('onnxruntime', reason='optional extra: pip install -r requirements-onnx.txt')
-    from rcnn.tools.onnx_batch import with_dynamic_batch
-    from rcnn.tools.onnx_export import export_onnx
+    from rcnn.export.onnx_batch import with_dynamic_batch
+    from rcnn.export.onnx_export import export_onnx
     single = str(tmp_path / 'mnet.25.onnx')
     export_onnx(detector.symbol, detector.arg_params, detector.aux_params, single, dynamic=True)
     model = str(tmp_path / 'mnet.25-batch.onnx')

@@ -19,7 +19,7 @@ pytest.importorskip('pyarrow', reason=_HINT)
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from rcnn.tools import batch_pipeline, ray_job  # noqa: E402
+from rcnn.pipeline import batch_pipeline, ray_job  # noqa: E402
 from tests.shared_data import ROOT, mnet25_prefix, shared_path  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location('detect_folder', os.path.join(ROOT, 'tools', 'detect_folder.py'))

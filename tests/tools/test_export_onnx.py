@@ -1,4 +1,4 @@
-"""tools/export_onnx.py and rcnn/tools/onnx_export.py: the exported models against MXNet's own
+"""tools/export_onnx.py and rcnn/export/onnx_export.py: the exported models against MXNet's own
 graph, and the script's bad-input table (one error line each; NaN weights fail)."""
 import importlib.util
 import json
@@ -14,7 +14,7 @@ _OPTIONAL = '%s is an optional extra (pip install -r requirements-onnx.txt)'
 onnx = pytest.importorskip('onnx', reason=_OPTIONAL % 'onnx')
 pytest.importorskip('onnxruntime', reason=_OPTIONAL % 'onnxruntime')
 
-from rcnn.tools.onnx_export import (IR_VERSION, OPSET, export_onnx,  # noqa: E402
+from rcnn.export.onnx_export import (IR_VERSION, OPSET, export_onnx,  # noqa: E402
                                     max_differences, mxnet_outputs, non_finite,
                                     onnxruntime_outputs, rewrite_for_onnx)
 from retinaface import RetinaFace  # noqa: E402

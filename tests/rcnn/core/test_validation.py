@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from rcnn.core.validation import Validator, detector_preset, list_images
-from rcnn.tools.widerface_eval import evaluate, image_key
-from rcnn.core.detector import DetectorError, RetinaFace
+from rcnn.evaluation.widerface_eval import evaluate, image_key
+from rcnn.detection.detector import DetectorError, RetinaFace
 from rcnn.utils.image_file import read_image_file
 from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
 

@@ -11,7 +11,7 @@ import pytest
 from rcnn.dataset import retinaface
 from rcnn.dataset.imdb import FLIP_ORDER, flip_boxes, flip_landmarks
 from rcnn.dataset.retinaface import LabelFileError, read_label_file
-from rcnn.utils.load_data import load_gt_roidb
+from rcnn.dataset.load_data import load_gt_roidb
 from tests.shared_data import shared_path
 from tests.planted_pickle import plant_pickle
 

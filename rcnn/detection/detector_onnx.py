@@ -5,7 +5,7 @@
     faces, landmarks = detector.detect(cv2.imread('t1.jpg'), threshold=0.8)
 
 Checks, pre-processing, decoding, NMS / voting, flips and scales are those of the MXNet detector
-(:class:`rcnn.core.detector_base.DetectorBase`, which both share; this class only replaces the
+(:class:`rcnn.detection.base.DetectorBase`, which both share; this class only replaces the
 forward), so results equal the MXNet detector's on the same model. A model exported for a fixed
 input size accepts only images that preprocess to that size; export with ``--dynamic`` to feed
 any size.
@@ -15,17 +15,13 @@ import os
 
 import numpy as np
 
-from ..utils.cli import UserError
-from .detector_base import DetectorBase, DetectorError
+from rcnn.detection.base import DetectorBase, DetectorError
+from rcnn.errors import ModelFileError, UserError
 
 log = logging.getLogger(__name__)
 
 # Input height and width of the probe forward that finds the output shapes of a dynamic model.
 _PROBE_SIZE = 256
-
-
-class ModelFileError(UserError, IOError):
-    """An ONNX model file that is missing or that ONNX Runtime cannot load; the message names it."""
 
 
 def _open_session(onnx_path, providers, threads, spinning):
@@ -55,7 +51,7 @@ class RetinaFaceONNX(DetectorBase):
     :param onnx_path: the ``.onnx`` file
     :param network: detector preset naming the anchors and pixel normalisation (a key of
         ``rcnn.processing.presets.DETECTOR_PRESETS``); it must fit the model's outputs
-    :param nms, nocrop, decay4, vote: as :class:`rcnn.core.detector.RetinaFace`
+    :param nms, nocrop, decay4, vote: as :class:`rcnn.detection.detector.RetinaFace`
     :param providers: ONNX Runtime execution providers, default ``['CPUExecutionProvider']``
     :param threads: intra-op threads of ONNX Runtime (0: its default, one per core)
     :param spinning: let ONNX Runtime's idle worker threads spin (its default). Off, they sleep:
@@ -72,7 +68,7 @@ class RetinaFaceONNX(DetectorBase):
         model_input = self.session.get_inputs()[0]
         self._input_name = model_input.name
         # (N, 3, H, W); N, H, W are names where the model takes any size (tools/export_onnx.py
-        # --dynamic opens H and W; rcnn.tools.onnx_batch.with_dynamic_batch opens N)
+        # --dynamic opens H and W; rcnn.export.onnx_batch.with_dynamic_batch opens N)
         self.input_shape = tuple(model_input.shape)
         probe = tuple(dim if isinstance(dim, int) else _PROBE_SIZE for dim in self.input_shape[2:])
         outputs = self.forward(np.zeros((1, 3) + probe, dtype=np.float32))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from rcnn.core.detector_base import DetectorBase, DetectorError
+from rcnn.detection.base import DetectorBase, DetectorError
 from rcnn.processing.nms import cpu_nms_wrapper
 
 SIZE = 64

@@ -39,14 +39,14 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from rcnn.core.batching import DEFAULT_BATCH_SIZE
-from rcnn.core.detector_base import draw_detections, target_scale
+from rcnn.detection.batching import DEFAULT_BATCH_SIZE
+from rcnn.detection.base import draw_detections, target_scale
 from rcnn.processing.align import align, template
 from rcnn.processing.presets import DETECTOR_PRESETS
-from rcnn.tools.cli_guards import (DEFAULT_MAX_MEGAPIXELS, ImageTooLargeError,
+from rcnn.utils.cli_guards import (DEFAULT_MAX_MEGAPIXELS, ImageTooLargeError,
                                    add_max_megapixels_option, check_network_input)
 from rcnn.utils import cli
-from rcnn.utils.cli import UserError
+from rcnn.errors import UserError
 from rcnn.utils.image_file import (IMAGE_EXTENSIONS, ImageFileError, read_image_file,
                                   write_image_file)
 
@@ -239,7 +239,7 @@ def build_detector(spec):
     # the detectors are imported here: the ONNX path never loads MXNet, and MXNet reads
     # OMP_NUM_THREADS when it is first imported
     if spec.backend == 'onnx':
-        from rcnn.core.detector_onnx import RetinaFaceONNX
+        from rcnn.detection.detector_onnx import RetinaFaceONNX
         return RetinaFaceONNX(spec.model, network=spec.network, nms=spec.nms, threads=spec.threads,
                               spinning=False)
     if spec.backend != 'mxnet':
@@ -248,7 +248,7 @@ def build_detector(spec):
         if 'mxnet' in sys.modules:
             log.warning('MXNet is already loaded: its thread count stays as it is')
         os.environ['OMP_NUM_THREADS'] = str(spec.threads)
-    from rcnn.core.detector import RetinaFace
+    from rcnn.detection.detector import RetinaFace
     return RetinaFace(spec.model, spec.epoch, ctx_id=-1, network=spec.network, nms=spec.nms)
 
 

@@ -2,7 +2,7 @@
 
 Checks of images and options, the network preset and how it must fit the model's outputs,
 preprocessing, decoding of the score / box / landmark maps, and the merge of all forwards by NMS
-or box voting. :class:`rcnn.core.detector.RetinaFace` (MXNet) and ``rcnn.core.detector_onnx.RetinaFaceONNX``
+or box voting. :class:`rcnn.detection.detector.RetinaFace` (MXNet) and ``rcnn.detection.detector_onnx.RetinaFaceONNX``
 (ONNX Runtime) add the forward; this module never imports MXNet.
 
 ``faces`` are (N, 5) float32 [x1, y1, x2, y2, score] in pixels of the input image (inclusive "+1"
@@ -17,25 +17,20 @@ import numbers
 import cv2
 import numpy as np
 
-from ..processing import presets
-from ..processing.bbox_transform import bbox_overlaps, clip_boxes, landmark_pred, nonlinear_pred
-from ..processing.generate_anchor import anchors_plane, generate_anchors_fpn
-from ..processing.landmarks import FLIP_ORDER
-from ..processing.nms import cpu_nms_wrapper
-from ..processing.pixels import to_network_input
-from ..utils.cli import UserError
-from ..utils.image_file import read_image_file
-from . import batching
+from rcnn.processing import presets
+from rcnn.processing.bbox_transform import bbox_overlaps, clip_boxes, landmark_pred, nonlinear_pred
+from rcnn.processing.generate_anchor import anchors_plane, generate_anchors_fpn
+from rcnn.processing.landmarks import FLIP_ORDER
+from rcnn.processing.nms import cpu_nms_wrapper
+from rcnn.processing.pixels import to_network_input
+from rcnn.utils.image_file import read_image_file
+from rcnn.detection import batching
+from rcnn.errors import DetectorError, UserError
 
 log = logging.getLogger(__name__)
 
 _MAX_VOTED = 750
 CACHE_SIZE = 16  # input shapes whose executors (and anchor planes) are kept
-
-
-class DetectorError(UserError, ValueError):
-    """A bad argument of the detector: an image it cannot take, an option out of range, or a
-    network preset that does not fit the model. The message says what was given."""
 
 
 def target_scale(image_shape, target_size, max_size):
@@ -434,7 +429,7 @@ class DetectorBase:
         :param letterbox: None, or (H, W): resize each image to fit H x W and pad it at the bottom
             and right, so that every image is one input shape (times each scale); detections are
             in the original image's pixels, but differ slightly from unpadded detect() near the
-            padded border (see :mod:`rcnn.core.batching`)
+            padded border (see :mod:`rcnn.detection.batching`)
         :return: list of (faces, landmarks) per image, as :meth:`detect` returns them
         :raises DetectorError: for an image or option the detector cannot take
         """

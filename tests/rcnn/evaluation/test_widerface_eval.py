@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from rcnn.tools import widerface_eval as we
+from rcnn.evaluation import widerface_eval as we
 from tests.cli_cases import assert_one_error, assert_success, run_command, run_in_process
 from tests.shared_data import shared_path, widerface_val_images
 
@@ -442,11 +442,11 @@ def five_reference_files(tmp_path_factory):
 
 def test_five_image_subset_on_the_real_command_line(five_reference_files, val_gt):
     gt_dir = shared_path('annotations', 'widerface_eval_gt')
-    outcome = run_command('rcnn.tools.widerface_eval', '--pred', five_reference_files, '--gt', gt_dir)
+    outcome = run_command('rcnn.evaluation.widerface_eval', '--pred', five_reference_files, '--gt', gt_dir)
     assert_one_error(outcome, 1, '3221 of 3226 ground-truth images have no prediction file',
                      '--only-predicted')
     assert outcome[2].count('\n') == 1  # one line, not a list of the 3221 files
-    outcome = run_command('rcnn.tools.widerface_eval', '--pred', five_reference_files, '--gt', gt_dir,
+    outcome = run_command('rcnn.evaluation.widerface_eval', '--pred', five_reference_files, '--gt', gt_dir,
                           '--only-predicted')
     assert_success(outcome)
     rows = [val_gt.keys.index(name[:-4]) for name, _ in widerface_val_images()]

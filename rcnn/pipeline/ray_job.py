@@ -18,8 +18,8 @@ import logging
 import math
 import os
 
-from rcnn.tools import batch_pipeline
-from rcnn.utils.cli import UserError
+from rcnn.pipeline import batch_pipeline
+from rcnn.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from rcnn.core.batching import letterbox_scale
-from rcnn.core.detector import DetectorError, RetinaFace
+from rcnn.detection.batching import letterbox_scale
+from rcnn.detection.detector import DetectorError, RetinaFace
 from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
 
 TOLERANCE_PX = 1e-4
@@ -130,8 +130,8 @@ def test_bad_options_raise_detector_error(detector, photos, options, message):
 
 def test_onnx_detector_batches_when_the_batch_dimension_is_open(detector, photos, tmp_path):
     pytest.importorskip('onnxruntime', reason='optional extra: pip install -r requirements-onnx.txt')
-    from rcnn.tools.onnx_batch import with_dynamic_batch
-    from rcnn.tools.onnx_export import export_onnx
+    from rcnn.export.onnx_batch import with_dynamic_batch
+    from rcnn.export.onnx_export import export_onnx
     from retinaface_onnx import RetinaFaceONNX
     single = str(tmp_path / 'mnet.25.onnx')
     export_onnx(detector.symbol, detector.arg_params, detector.aux_params, single, dynamic=True)

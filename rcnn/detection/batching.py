@@ -48,7 +48,7 @@ def _forwards(image_shape, scales, do_flip, letterbox, nocrop):
 
 
 def detect_batch(detector, images, threshold, scales_of, do_flip, batch_size, letterbox):
-    """See :meth:`rcnn.core.detector_base.DetectorBase.detect_batch` (it checks the arguments).
+    """See :meth:`rcnn.detection.base.DetectorBase.detect_batch` (it checks the arguments).
 
     :param scales_of: function of an image's shape (H, W, 3) returning its checked resize factors
     """

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m rcnn.tools.widerface_eval --pred wout --gt data/widerface_eval_gt \\
+    python -m rcnn.evaluation.widerface_eval --pred wout --gt data/widerface_eval_gt \\
         [--protocol official|python] [--only-predicted | --allow-missing] \\
         [--plot pr.png] [--curves pr.npz|pr.csv]
 
@@ -58,8 +58,9 @@ import zlib
 
 import numpy as np
 
-from ..utils import cli
-from .cli_guards import first_few
+from rcnn.utils import cli
+from rcnn.utils.cli_guards import first_few
+from rcnn.errors import GroundTruthError, MissingPredictionsError, PredictionFormatError, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -85,23 +86,6 @@ PRCurve.__doc__ = """One setting's result.
 precision, recall: (1000,) float64 at :data:`THRESHOLDS` (precision is NaN where nothing is kept).
 ap: VOC all-point AP in [0, 1]. num_faces: faces that count in the setting.
 """
-
-
-class PredictionFormatError(cli.UserError, ValueError):
-    """A prediction file that does not follow the submission format; names the file and line."""
-
-    def __init__(self, path, line, message):
-        super().__init__('%s:%d: %s' % (path, line, message))
-        self.path = path
-        self.line = line
-
-
-class GroundTruthError(cli.UserError, ValueError):
-    """A ground-truth file (.mat or label.txt) that is missing or cannot be read; names it."""
-
-
-class MissingPredictionsError(cli.UserError):
-    """Ground-truth images without a prediction file, where the options do not allow them."""
 
 
 def image_key(name):
@@ -187,7 +171,7 @@ def load_label_txt(path):
     :return: :class:`GroundTruth` with the single setting ``'all'`` (every face counts).
     :raises GroundTruthError: naming the file (and line) that cannot be read
     """
-    from ..dataset.retinaface import LabelFileError, read_label_file
+    from rcnn.dataset.retinaface import LabelFileError, read_label_file
     try:
         images = read_label_file(path)
     except LabelFileError as err:
@@ -581,7 +565,7 @@ def _write_output(write, path, what):
     try:
         write(path)
     except OSError as err:
-        raise cli.UserError('cannot write the %s to %s: %s' % (what, path, err.strerror or err)) from None
+        raise UserError('cannot write the %s to %s: %s' % (what, path, err.strerror or err)) from None
 
 
 def parse_args(argv=None):

@@ -1,7 +1,7 @@
-"""Loading the training roidb (the original's ``rcnn.utils.load_data`` helpers)."""
+"""Loading the training roidb (the original's ``rcnn.dataset.load_data`` helpers)."""
 import logging
 
-from .. import dataset as datasets
+from rcnn import dataset as datasets
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""rcnn.tools.cli_guards: never write over an input, and how a long list is named in one line."""
+"""rcnn.utils.cli_guards: never write over an input, and how a long list is named in one line."""
 import os
 
 import pytest
 
-from rcnn.tools import cli_guards
+from rcnn.utils import cli_guards
 from rcnn.utils.cli import UserError
 
 

@@ -13,7 +13,7 @@ One forward is run per scale (and per flip); its outputs (score, box and landmar
 then all scales are merged by NMS (or by box voting). The stages are public so that another
 runtime can run the network in between: ``preprocess`` -> your forward -> ``postprocess``;
 ``detect`` chains them with MXNet's ``forward``. Executors are bound once per input shape and
-reused. Everything but the forward lives in :mod:`rcnn.core.detector_base` (no MXNet there).
+reused. Everything but the forward lives in :mod:`rcnn.detection.base` (no MXNet there).
 
 MXNet's "Subgraph backend MKLDNN is activated" line (printed on every new input shape) is off
 unless ``MXNET_SUBGRAPH_VERBOSE`` is set, and its "Loading symbol saved by previous version"
@@ -28,10 +28,10 @@ import tempfile
 
 import mxnet as mx
 
-from ..processing.nms import gpu_nms_wrapper
-from ..utils.checkpoint import load_checkpoint, symbol_path
-from ..utils.cli import quiet_mxnet
-from .detector_base import CACHE_SIZE, DetectorBase, DetectorError, LruCache
+from rcnn.processing.nms import gpu_nms_wrapper
+from rcnn.utils.checkpoint import load_checkpoint, symbol_path
+from rcnn.utils.cli import quiet_mxnet
+from rcnn.detection.base import CACHE_SIZE, DetectorBase, DetectorError, LruCache
 
 log = logging.getLogger(__name__)
 

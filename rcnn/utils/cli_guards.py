@@ -14,16 +14,12 @@ what to change; ``--max-megapixels 0`` removes the limit. The library (``RetinaF
 """
 import os
 
-from ..utils.cli import UserError, number
+from rcnn.utils.cli import number
+from rcnn.errors import ImageTooLargeError, UserError
 
 DEFAULT_MAX_MEGAPIXELS = 16.0
 #: How many of a list of failed or missing items one error line names.
 NAMED = 3
-
-
-class ImageTooLargeError(UserError):
-    """An image whose network input would pass the pixel budget; the message names the image,
-    its size, the scale and the options that change the outcome."""
 
 
 def add_max_megapixels_option(parser):

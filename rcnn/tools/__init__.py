@@ -1,1 +1,0 @@
-"""Command-line tools and evaluators (WIDER FACE evaluation)."""
