@@ -36,7 +36,6 @@ never a pickle) and re-read for any image whose file size or modification time c
 """
 import json
 import logging
-import math
 import os
 
 import numpy as np
@@ -44,58 +43,15 @@ from tqdm import tqdm
 
 from rcnn.dataset.imdb import IMDB
 from rcnn.errors import LabelFileError, MissingLabelFile, UserError
+from rcnn.utils.label_file import LONG_LINE, NUM_LANDMARKS, SHORT_LINE, read_label_file  # noqa: F401 (the reader's old home)
 
 log = logging.getLogger(__name__)
 
-NUM_LANDMARKS = 5
-# Numbers on a face line: x y w h, or x y w h + 5 * (x, y, flag) + blur.
-SHORT_LINE, LONG_LINE = 4, 4 + NUM_LANDMARKS * 3 + 1
 # Blur score given to faces whose annotation has a negative one (as the original).
 DEFAULT_BLUR = 0.3
 CACHE_VERSION = 2
 # Dropped boxes named in the one warning of a split.
 NAMED_DROPS = 5
-
-
-def read_label_file(path):
-    """Parse a RetinaFace ``label.txt``.
-
-    :param path: the file
-    :return: list of (relative image path, line number of its '#' line, list of (line number,
-        tuple of floats)) in file order
-    :raises LabelFileError: naming the file and line of a face line before any '#' line, a
-        non-numeric or non-finite value, a count other than 4 or 20 numbers, a duplicate image or
-        an empty name
-    """
-    images, seen = [], set()
-    with open(path, 'r') as f:
-        for line_no, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith('#'):
-                name = line[1:].strip()
-                if not name:
-                    raise LabelFileError(path, line_no, 'image line without a path')
-                if name in seen:
-                    raise LabelFileError(path, line_no, 'image %r listed twice' % name)
-                seen.add(name)
-                images.append((name, line_no, []))
-                continue
-            if not images:
-                raise LabelFileError(path, line_no, 'face line before the first "# <image>" line')
-            try:
-                values = tuple(float(v) for v in line.split())
-            except ValueError:
-                raise LabelFileError(path, line_no, 'not a list of numbers: %r' % line) from None
-            if not all(math.isfinite(v) for v in values):
-                raise LabelFileError(path, line_no, 'a number is not finite (nan or inf): %r' % line)
-            if len(values) not in (SHORT_LINE, LONG_LINE):
-                raise LabelFileError(path, line_no, 'expected %d numbers (x y w h) or %d (x y w h, '
-                                     '5 landmarks x y flag, blur), got %d'
-                                     % (SHORT_LINE, LONG_LINE, len(values)))
-            images[-1][2].append((line_no, values))
-    return images
 
 
 def parse_landmarks(values, path, line_no):
