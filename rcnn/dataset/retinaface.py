@@ -43,6 +43,8 @@ from tqdm import tqdm
 
 from rcnn.dataset.imdb import IMDB
 from rcnn.errors import LabelFileError, MissingLabelFile, UserError
+from rcnn.utils import safe_write
+from rcnn.utils.image_file import OPENCV_MAX_PIXELS, file_header_size
 from rcnn.utils.label_file import LONG_LINE, NUM_LANDMARKS, SHORT_LINE, read_label_file  # noqa: F401 (the reader's old home)
 
 log = logging.getLogger(__name__)
@@ -71,10 +73,14 @@ def parse_landmarks(values, path, line_no):
 
 
 def _image_size(image_path):
-    """(width, height) of an image file, read from its header."""
-    from PIL import Image
-    with Image.open(image_path) as im:
-        return im.size
+    """(width, height) of an image file, read from its header (never decoded).
+
+    :raises OSError: when the file cannot be read or its header is not an image's
+    """
+    size = file_header_size(image_path)
+    if size is None:
+        raise OSError('not an image whose size can be read from its header')
+    return size
 
 
 class ImageSizeCache:
@@ -113,13 +119,12 @@ class ImageSizeCache:
         return width, height
 
     def save(self):
-        """Write the cache when an entry was added (a temporary file renamed onto it)."""
+        """Write the cache when an entry was added (:func:`rcnn.utils.safe_write.open_atomic`: a
+        fresh temporary file renamed onto it, never through a link)."""
         if not self.changed:
             return
-        tmp = '%s.tmp-%d' % (self.path, os.getpid())
-        with open(tmp, 'w') as f:
+        with safe_write.open_atomic(self.path, 'w') as f:
             json.dump({'version': CACHE_VERSION, 'images': self.entries}, f)
-        os.replace(tmp, self.path)
         self.changed = False
 
 
@@ -134,10 +139,14 @@ class retinaface(IMDB):
     :param cfg: the run's configuration, for ``BBOX_MASK_THRESH`` and ``TRAIN.MIN_BOX_SIZE``;
         without one (the original's signature) both are 0, sample_config.py's values: no face is
         masked or dropped for its size
+    :param max_pixels: an image whose header declares more pixels is an error naming it and its
+        label line (default: OpenCV's decoding limit; 0: none). Sizes come from the headers only.
     """
 
-    def __init__(self, image_set, root_path, data_path, check_images=True, cfg=None):
+    def __init__(self, image_set, root_path, data_path, check_images=True, cfg=None,
+                 max_pixels=OPENCV_MAX_PIXELS):
         super().__init__('retinaface', image_set, root_path, data_path)
+        self.max_pixels = max_pixels
         self.mask_thresh = 0 if cfg is None else cfg.BBOX_MASK_THRESH
         self.min_box_size = 0 if cfg is None else cfg.TRAIN.MIN_BOX_SIZE
         self.label_file = os.path.join(data_path, image_set, 'label.txt')
@@ -192,9 +201,14 @@ class retinaface(IMDB):
                 raise LabelFileError(self.label_file, line_no, 'image not found: %s' % image_path)
             return None, None
         try:
-            return sizes.size(image_path)
+            width, height = sizes.size(image_path)
         except OSError as err:
             raise LabelFileError(self.label_file, line_no, 'cannot read image %s: %s' % (image_path, err)) from None
+        if self.max_pixels and width * height > self.max_pixels:
+            raise LabelFileError(self.label_file, line_no, 'image %s is %dx%d (%.1f megapixels), over the limit '
+                                 'of %.1f that OpenCV decodes; remove it from the split or shrink it'
+                                 % (image_path, width, height, width * height / 1e6, self.max_pixels / 1e6))
+        return width, height
 
     def _faces_to_roi(self, faces, image_path, size, dropped):
         """roidb entry of one image from its (line number, values) face lines; the line numbers

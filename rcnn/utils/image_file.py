@@ -25,23 +25,39 @@ OPENCV_MAX_PIXELS = 1 << 30
 _PIL_LIMIT_LOCK = threading.Lock()
 
 
+def _pil_size(source):
+    """(width, height) that PIL reads from the header of ``source`` (a path or a file object),
+    with PIL's own size limit lifted (the caller judges the size); None when PIL cannot tell."""
+    from PIL import Image
+    with _PIL_LIMIT_LOCK, warnings.catch_warnings():  # the lock: threads restore the limit in turn
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(source) as im:  # reads the header only
+                return im.size
+        except Exception:  # noqa: BLE001 - any header PIL cannot parse: leave the verdict to OpenCV
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
 def header_size(data):
     """(width, height) in pixels that an encoded image's header declares, read without decoding
     the pixels; None when the header is not one PIL knows (OpenCV will then judge the bytes).
 
     :param data: the file's bytes (``bytes`` or a uint8 numpy array)
     """
-    from PIL import Image
-    with _PIL_LIMIT_LOCK, warnings.catch_warnings():  # the lock: threads restore the limit in turn
-        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the caller judges the size
-        try:
-            with Image.open(io.BytesIO(bytes(data))) as im:  # reads the header only
-                return im.size
-        except Exception:  # noqa: BLE001 - any header PIL cannot parse: leave the verdict to OpenCV
-            return None
-        finally:
-            Image.MAX_IMAGE_PIXELS = limit
+    return _pil_size(io.BytesIO(bytes(data)))
+
+
+def file_header_size(path):
+    """(width, height) that the header of the image file ``path`` declares, reading only the
+    first bytes of the file; None when the header is not one PIL knows.
+
+    :raises OSError: when the file cannot be opened
+    """
+    with open(path, 'rb') as f:
+        return _pil_size(f)
 
 
 def check_header_pixels(data, name, max_pixels=OPENCV_MAX_PIXELS):
