@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from rcnn.errors import MissingPredictionsError, PredictionFormatError
+from rcnn.utils.text_file import NotUTF8, read_utf8
 
 
 def _text_lines(path):
@@ -15,14 +16,10 @@ def _text_lines(path):
 
     :raises PredictionFormatError: naming the line of the first byte that is not UTF-8
     """
-    with open(path, 'rb') as f:
-        data = f.read()
     try:
-        return data.decode('utf-8').splitlines()
-    except UnicodeDecodeError as err:
-        raise PredictionFormatError(path, data[:err.start].count(b'\n') + 1,
-                                    'not UTF-8 text (byte 0x%02x); is it a submission file?'
-                                    % data[err.start]) from None
+        return read_utf8(path).splitlines()
+    except NotUTF8 as err:
+        raise PredictionFormatError(path, err.line, '%s; is it a submission file?' % err) from None
 
 
 def read_prediction_file(path):

@@ -8,6 +8,7 @@ import io
 import math
 
 from rcnn.errors import LabelFileError
+from rcnn.utils.text_file import NotUTF8, read_utf8
 
 NUM_LANDMARKS = 5
 # Numbers on a face line: x y w h, or x y w h + 5 * (x, y, flag) + blur.
@@ -20,13 +21,10 @@ def _text_lines(path):
 
     :raises LabelFileError: naming the line of the first byte that is not UTF-8
     """
-    with open(path, 'rb') as f:
-        data = f.read()
     try:
-        text = data.decode('utf-8-sig')
-    except UnicodeDecodeError as err:
-        raise LabelFileError(path, data[:err.start].count(b'\n') + 1,
-                             'not UTF-8 text (byte 0x%02x); label.txt must be UTF-8' % data[err.start]) from None
+        text = read_utf8(path, allow_bom=True)
+    except NotUTF8 as err:
+        raise LabelFileError(path, err.line, '%s; label.txt must be UTF-8' % err) from None
     return io.StringIO(text, newline=None)
 
 
