@@ -5,7 +5,7 @@ import types
 import cv2
 import pytest
 
-from rcnn.core.callback import BEST_AP, BEST_LOSS, EarlyStop, MetricsLog, TrainingMonitor, plot_curves, read_log
+from rcnn.core.hooks import BEST_AP, BEST_LOSS, EarlyStop, MetricsLog, TrainingMonitor, plot_curves, read_log
 from rcnn.utils.checkpoint import load_meta
 
 STRIDES = (32, 16, 8)
@@ -22,7 +22,7 @@ def metric_values(loss):
 
 
 class FakeTrainer:
-    """What the monitor reads of ``rcnn.core.module.Trainer``; ``save`` writes only the meta JSON."""
+    """What the monitor reads of ``rcnn.core.trainer.Trainer``; ``save`` writes only the meta JSON."""
 
     def __init__(self, batches_per_epoch=5):
         self.epoch, self.step, self.batch_in_epoch = 0, 0, 0
@@ -190,7 +190,7 @@ def test_ctrl_c_stops_at_the_next_batch_end_then_at_once():
     import os
     import signal
 
-    from rcnn.core.callback import StopOnCtrlC
+    from rcnn.core.hooks import StopOnCtrlC
 
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         pytest.skip('SIGINT is ignored in this process')
@@ -207,24 +207,3 @@ def test_ctrl_c_stops_at_the_next_batch_end_then_at_once():
     finally:
         stopper.restore()
     assert signal.getsignal(signal.SIGINT) is before
-
-
-@pytest.mark.parametrize('options, message', [
-    (['--val_every', '1'],
-     '--val_every needs --val_path (a folder with label.txt and images/, e.g. data/retinaface/val)'),
-    (['--early_stop', '3'], '--early_stop needs validation (--val_every N --val_path DIR)'),
-])
-def test_options_that_need_others_are_user_errors(tmp_path, options, message):
-    """Library code raises UserError (the script prints it as one line), never SystemExit."""
-    import argparse
-
-    from rcnn.core.callback import add_arguments, build_monitor
-    from rcnn.utils.cli import UserError
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    parser.add_argument('--prefix', default=str(tmp_path / 'm'))
-    parser.add_argument('--frequent', type=int, default=1)
-    parser.add_argument('--resume', action='store_true')
-    with pytest.raises(UserError) as err:
-        build_monitor(parser.parse_args(options), FakeTrainer(), batch_size=2, cfg={})
-    assert str(err.value) == message
