@@ -252,3 +252,22 @@ def test_a_meta_json_of_the_wrong_shape_is_one_line(capsys, data_root, tmp_path)
     assert status == 1 and errors == [last]
     assert last.startswith('error: cannot resume: %s-0000.json is not a checkpoint meta JSON: it holds a list, '
                            'not an object' % prefix), last
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda w: mx.nd.zeros((16, 3, 3, 3)),
+     'weight mobilenet0_conv0_weight has shape (16, 3, 3, 3), but the graph needs (8, 3, 3, 3): the weights are of '
+     'another network'),
+    (lambda w: w.astype('float16'), 'weight mobilenet0_conv0_weight is float16, not float32: not a RetinaFace '
+                                    'checkpoint (convert it to float32)'),
+    (lambda w: w * float('nan'), 'weight mobilenet0_conv0_weight holds 216 NaN or infinite values (a diverged run?): '
+                                 'use an earlier checkpoint'),
+])
+def test_pretrained_weights_are_checked_naming_the_weight(capsys, data_root, tmp_path, change, message):
+    """Wrong-shape and float16 weights used to end in an MXNet traceback."""
+    from tests.shared_data import mnet25_prefix
+    arrays = mx.nd.load(mnet25_prefix() + '-0000.params')
+    arrays['arg:mobilenet0_conv0_weight'] = change(arrays['arg:mobilenet0_conv0_weight'])
+    mx.nd.save(str(tmp_path / 'mnet-0000.params'), arrays)
+    args = argv(data_root, tmp_path / 'retina', '--pretrained', str(tmp_path / 'mnet'))
+    assert_one_error(capsys, args, 1, 'error: %s: %s' % (tmp_path / 'mnet-0000.params', message))

@@ -92,9 +92,8 @@ def load_roidb(options, batch_size, num_parts, cfg):
     return roidb
 
 
-def _make_trainer(options, cfg, sym, start, loader, ctx, kv, rank, optimizer):
+def _make_trainer(options, cfg, sym, test_sym, start, loader, ctx, kv, rank, optimizer):
     """The :class:`Trainer` of the run, initialised at ``start`` with ``optimizer``."""
-    test_sym = train_to_test_symbol(sym, cfg.RPN_FEAT_STRIDE, cfg.NUM_ANCHORS)
     trainer = Trainer(sym, test_sym, loader.provide_data, loader.provide_label, ctx, kv,
                       fixed_param_names=start.fixed_params, prefix=options.prefix, is_writer=rank == 0)
     trainer.epoch, trainer.step = start.epoch, start.step
@@ -114,7 +113,7 @@ def _seed(options, start):
         rpn_fpn_ohem3.set_rng_state(start.ohem_rng)
 
 
-def _fit(options, cfg, roidb, sym, start, ctx, kv, rank, num_workers, callbacks):
+def _fit(options, cfg, roidb, sym, test_sym, start, ctx, kv, rank, num_workers, callbacks):
     """Make the loader, trainer and monitor, and fit; the loader's workers are closed however it ends."""
     batch_size = cfg.TRAIN.BATCH_IMAGES * len(ctx)
     feat_sym = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in cfg.RPN_FEAT_STRIDE]
@@ -126,7 +125,7 @@ def _fit(options, cfg, roidb, sym, start, ctx, kv, rank, num_workers, callbacks)
     try:
         optimizer = build_optimizer(options, len(ctx), num_workers, train_data.size / batch_size, start.step)
         scheduler = optimizer.lr_scheduler
-        trainer = _make_trainer(options, cfg, sym, start, train_data, ctx, kv, rank, optimizer)
+        trainer = _make_trainer(options, cfg, sym, test_sym, start, train_data, ctx, kv, rank, optimizer)
         log.info('%d images, %d batches of %d per epoch; lr %g, steps at epochs %s (iterations %s)',
                  len(roidb), train_data.num_batches, batch_size, options.lr, parse_lr_step(options.lr_step),
                  scheduler.step_iters)
@@ -165,9 +164,10 @@ def train_net(options, callbacks=()):
             prepare_prefix(options)
         roidb = load_roidb(options, cfg.TRAIN.BATCH_IMAGES * len(ctx), num_workers, cfg)
         sym = get_symbol(options.network, mode='train', cfg=cfg)
-        start = starting_point(options, sym, cfg)
+        test_sym = train_to_test_symbol(sym, cfg.RPN_FEAT_STRIDE, cfg.NUM_ANCHORS)
+        start = starting_point(options, sym, cfg, test_sym)
         _seed(options, start)
-        trainer = _fit(options, cfg, roidb, sym, start, ctx, kv, rank, num_workers, callbacks)
+        trainer = _fit(options, cfg, roidb, sym, test_sym, start, ctx, kv, rank, num_workers, callbacks)
     finally:
         if held is not None:
             lock.release(held)

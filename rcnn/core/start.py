@@ -131,14 +131,21 @@ def load_resume_point(options):
     return resumed
 
 
-def load_pretrained(prefix, epoch):
-    """(arg_params, aux_params) of ``<prefix>-<epoch>.params``; UserError saying where to get it."""
+def load_pretrained(prefix, epoch, test_symbol=None):
+    """(arg_params, aux_params) of ``<prefix>-<epoch>.params``; UserError saying where to get it.
+
+    :param test_symbol: the run's test graph: weights it also has must have its shapes
+    :raises CheckpointError: naming the weight that is not float32, not finite or of another shape
+    """
     path = checkpoint.params_path(prefix, epoch)
     if not os.path.exists(path):
         raise UserError('pretrained checkpoint %s not found. Put it there (see model/README.md for the '
                         "ImageNet backbones and released models), or pass --pretrained '' to train from scratch."
                         % path)
-    return checkpoint.load_params_file(path)
+    arg_params, aux_params = checkpoint.load_params_file(path)
+    if test_symbol is not None:
+        checkpoint.check_shapes(path, test_symbol, arg_params, aux_params)
+    return arg_params, aux_params
 
 
 def fixed_param_names(symbol, loaded, cfg):
@@ -183,12 +190,15 @@ def _resumed_start(options):
                          None if meta['optimizer'] is None else (states, meta['optimizer']), meta['ohem_rng'])
 
 
-def starting_point(options, sym, cfg):
-    """The checkpoint ``--resume`` names, or else ``--pretrained`` (or nothing) at ``--begin-epoch``."""
+def starting_point(options, sym, cfg, test_sym=None):
+    """The checkpoint ``--resume`` names, or else ``--pretrained`` (or nothing) at ``--begin-epoch``.
+
+    :param sym: the train graph; ``test_sym``: its test graph (the pretrained weights' shapes are checked on it)
+    """
     if options.resume is not None:
         return _resumed_start(options)
     if options.pretrained:
-        arg_params, aux_params = load_pretrained(options.pretrained, options.pretrained_epoch)
+        arg_params, aux_params = load_pretrained(options.pretrained, options.pretrained_epoch, test_sym)
     else:
         arg_params, aux_params = {}, {}
         log.info('no --pretrained: every layer starts from Xavier initialisation')
