@@ -5,13 +5,12 @@ Run: ``make demo`` (or ``.venv/bin/python tools/demo.py [--epochs 12] [--out out
 Writes ``<out>/data`` (the data set), ``<out>/model/retina-*`` (checkpoints that test.py loads),
 and ``<out>/detections.jpg``; prints the AP at IoU 0.5 on the held-out images.
 """
-import argparse
 import glob
 import logging
 import os
 import sys
 
-from rcnn.core.options import parse_options
+from rcnn.core.options import HelpWithDefaults, parse_options
 from rcnn.core.run import train_net
 from rcnn.dataset import synthetic
 from rcnn.evaluation.widerface_eval import evaluate_label_txt
@@ -26,7 +25,7 @@ log = logging.getLogger('demo')
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpWithDefaults)
     parser.add_argument('--out', default=os.path.join(ROOT, 'output', 'demo'), help='output folder')
     parser.add_argument('--train-images', type=number(1, kind=int), default=120, help='generated training images')
     parser.add_argument('--val-images', type=number(1, kind=int), default=20, help='generated held-out images')
@@ -75,7 +74,7 @@ def main(argv=None):
     picture = os.path.join(args.out, 'detections.jpg')
     write_image_file(picture, drawn)
     print('held-out AP@0.5 = %.3f on %d images; detections drawn in %s' % (ap, len(images), picture))
-    print('next: %s test.py --prefix %s --epoch 0 --network net3 --gpu -1 --image %s'
+    print('next: %s test.py --prefix %s --epoch 0 --network net3 --gpus -1 --image %s'
           % (os.path.relpath(sys.executable), os.path.relpath(prefix), os.path.relpath(images[0])))
     return ap
 

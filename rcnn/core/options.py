@@ -54,7 +54,7 @@ def kvstore_option(text):
     return text
 
 
-class _HelpFormatter(cli.ArgumentParser(add_help=False).formatter_class, argparse.ArgumentDefaultsHelpFormatter):
+class HelpWithDefaults(cli.ArgumentParser(add_help=False).formatter_class, argparse.ArgumentDefaultsHelpFormatter):
     """Help with the kebab-case names only (the formatter cli.ArgumentParser uses) and every default shown."""
 
 
@@ -147,7 +147,7 @@ def _preset_defaults(argv):
 def build_parser(argv=None):
     """The parser of train.py, its defaults from the presets that ``argv`` names."""
     default = _preset_defaults(argv)
-    parser = cli.ArgumentParser(description='Train RetinaFace', formatter_class=_HelpFormatter)
+    parser = cli.ArgumentParser(description='Train RetinaFace', formatter_class=HelpWithDefaults)
     parser.add_argument('--network', default=default.network, help='network preset: mnet or resnet')
     parser.add_argument('--dataset', default=default.dataset, help='dataset preset')
     _add_data_options(parser, default)

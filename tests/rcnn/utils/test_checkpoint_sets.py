@@ -156,7 +156,7 @@ def test_checkpoint_files_and_temp_cleanup(tmp_path):
 KILL_DRIVER = r'''
 import os, signal, sys
 from tests.rcnn.utils.test_checkpoint_sets import save
-folder = sys.argv[1]
+folder = sys.argv[2]
 calls = [0]
 def killing(function):
     def wrapper(*args, **kwargs):
@@ -187,9 +187,8 @@ print(total)
 def killed_saves(folder):
     '''Save a set, then replace it with another in a forked process killed after its file operation
     k, for every k (in folder/<k>); returns the count of file operations of a whole save.'''
-    path = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
-    proc = subprocess.run([sys.executable, '-c', KILL_DRIVER, folder], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHONPATH=path))
+    proc = subprocess.run([sys.executable, '-c', KILL_DRIVER, ROOT, folder], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0, proc.stderr
     return int(proc.stdout.split()[0])
 
