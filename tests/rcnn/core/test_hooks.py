@@ -1,4 +1,5 @@
 import json
+import os
 import sys
 import types
 
@@ -207,3 +208,21 @@ def test_ctrl_c_stops_at_the_next_batch_end_then_at_once():
     finally:
         stopper.restore()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_log_and_curves_replace_a_link_instead_of_writing_through_it(tmp_path):
+    """Both files go through rcnn.utils.safe_write: a link planted at their names is replaced, its
+    target left as it was."""
+    outside = tmp_path / 'outside.txt'
+    outside.write_text('keep me')
+    prefix = str(tmp_path / 'retina')
+    for name in ('-metrics.jsonl', '-curves.png'):
+        (tmp_path / ('retina' + name)).symlink_to(outside)
+    monitor = TrainingMonitor(prefix, 4, frequent=1, validator=ScriptedValidator([0.5]), val_every=1,
+                              tensorboard=False)
+    FakeTrainer().run_epoch(monitor, [1.0, 1.0])
+    monitor.close()
+    assert outside.read_text() == 'keep me'
+    for name in ('-metrics.jsonl', '-curves.png'):
+        assert not os.path.islink(prefix + name) and os.path.getsize(prefix + name) > 0
+    assert [r['kind'] for r in read_log(prefix + '-metrics.jsonl')] == ['train', 'train', 'val']
