@@ -2,14 +2,12 @@
 
 Copy this file to ``config.py`` in the project root (or name a copy in the environment variable
 ``RETINAFACE_CONFIG``) to change settings; ``rcnn.config`` loads that copy when it exists and this
-file otherwise. ``generate_config(network, dataset)`` returns the configuration of one run: these
-defaults with the network preset (``network.mnet``, ``network.resnet``) and the dataset preset
-applied (a preset key overrides ``config`` when ``config`` has it, else ``default``, and also
-``config.TRAIN`` when that has it). Keys of the original that nothing here reads are grouped
-under "accepted for compatibility, not used".
+file otherwise. This file holds settings only: ``rcnn.config.generate_config(network, dataset)``
+returns the configuration of one run, these defaults with the network preset (``network.mnet``,
+``network.resnet``) and the dataset preset applied (a preset key overrides ``config`` when
+``config`` has it, else ``default``, and also ``config.TRAIN`` when that has it). Keys of the
+original that nothing here reads are grouped under "accepted for compatibility, not used".
 """
-import copy
-
 import numpy as np
 from easydict import EasyDict as edict
 
@@ -183,69 +181,3 @@ default.prefix = 'model/retinaface'  # checkpoint prefix
 default.end_epoch = 10000  # last epoch
 default.lr_step = '55,68,80'  # epochs at which the learning rate drops by 10
 default.lr = 0.01  # base learning rate
-
-_PRISTINE = copy.deepcopy({'config': config, 'default': default})
-
-
-def _reset(target, source):
-    """Make an EasyDict equal to a deep copy of ``source``, in place (callers keep references to it)."""
-    for key in list(target.keys()):
-        target.pop(key)
-    for key, value in copy.deepcopy(source).items():
-        target[key] = value
-
-
-def _apply(preset, cfg, defaults):
-    """Set each preset key on ``cfg`` when it has it, else on ``defaults``; and on ``cfg.TRAIN`` when that has it."""
-    for k, v in preset.items():
-        if k in cfg:
-            cfg[k] = copy.deepcopy(v)
-        elif k in defaults:
-            defaults[k] = copy.deepcopy(v)
-        if k in cfg.TRAIN:
-            cfg.TRAIN[k] = copy.deepcopy(v)
-
-
-def build_config(network_name, dataset_name):
-    """(config, default) of a network preset and a dataset preset: new objects, no global changed.
-
-    Deep copies of this file's defaults with ``network[network_name]`` then
-    ``dataset[dataset_name]`` applied, plus the derived ``config.network``, ``config.dataset``,
-    ``config.RPN_FEAT_STRIDE`` (strides, descending), ``config.NUM_ANCHORS`` (anchors per cell,
-    equal for all strides) and ``config.RPN_ANCHOR_CFG[stride]['NUM_ANCHORS']``.
-
-    :raises ValueError: for an unknown preset name, or strides with different anchor counts
-    """
-    if network_name not in network:
-        raise ValueError('unknown network %r: choose one of %s' % (network_name, sorted(network)))
-    if dataset_name not in dataset:
-        raise ValueError('unknown dataset %r: choose one of %s' % (dataset_name, sorted(dataset)))
-    cfg = copy.deepcopy(_PRISTINE['config'])
-    defaults = copy.deepcopy(_PRISTINE['default'])
-    _apply(network[network_name], cfg, defaults)
-    _apply(dataset[dataset_name], cfg, defaults)
-    cfg.network = network_name
-    cfg.dataset = dataset_name
-    num_anchors = {}
-    for stride, anchor_cfg in cfg.RPN_ANCHOR_CFG.items():
-        count = len(anchor_cfg['SCALES']) * len(anchor_cfg['RATIOS'])
-        anchor_cfg['NUM_ANCHORS'] = count * 2 if cfg.DENSE_ANCHOR else count
-        num_anchors[int(stride)] = anchor_cfg['NUM_ANCHORS']
-    cfg.RPN_FEAT_STRIDE = sorted(num_anchors, reverse=True)
-    if len(set(num_anchors.values())) != 1:
-        raise ValueError('every stride needs the same number of anchors, got %s' % num_anchors)
-    cfg.NUM_ANCHORS = num_anchors[cfg.RPN_FEAT_STRIDE[0]]
-    return cfg, defaults
-
-
-def generate_config(network_name, dataset_name):
-    """The configuration of one run: :func:`build_config`'s config, a new object on every call.
-
-    The module-level ``config`` and ``default`` are also set (in place) to copies of the result,
-    for scripts written for the original that read them after this call; the code here reads only
-    the returned object, which the caller passes on as ``cfg``.
-    """
-    cfg, defaults = build_config(network_name, dataset_name)
-    _reset(config, cfg)
-    _reset(default, defaults)
-    return cfg

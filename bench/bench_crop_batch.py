@@ -7,16 +7,14 @@ jitter, transform) and for ``assign_anchor_fpn`` at 640 x 640, and the resulting
 """
 import argparse
 import os
-import sys
 import time
 
 import cv2
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from rcnn.config import generate_config  # noqa: E402
-from rcnn.io.rpn import assign_anchor_fpn, get_crop_batch  # noqa: E402
+from rcnn.config import generate_config
+from rcnn.io.rpn import assign_anchor_fpn, get_crop_batch
 
 
 def real_roidb():

@@ -6,20 +6,18 @@ Uses a generated data set (rcnn/dataset/synthetic.py) in a temporary folder.
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 import mxnet as mx
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import train  # noqa: E402
-from rcnn.config import build_config, generate_config  # noqa: E402
-from rcnn.core.loader import CropLoader  # noqa: E402
-from rcnn.core.metric import get_train_metrics  # noqa: E402
-from rcnn.dataset import synthetic  # noqa: E402
-from rcnn.dataset.load_data import load_gt_roidb  # noqa: E402
-from symbol import get_symbol  # noqa: E402
+from rcnn.config import build_config, generate_config
+from rcnn.core.loader import CropLoader
+from rcnn.core.metric import get_train_metrics
+from rcnn.core.run import build_optimizer
+from rcnn.dataset import synthetic
+from rcnn.dataset.load_data import load_gt_roidb
+from symbol import get_symbol
 
 
 def main():
@@ -44,7 +42,7 @@ def main():
         mod.bind(loader.provide_data, loader.provide_label, for_training=True)
         mod.init_params(mx.init.Xavier())
         lr_step = build_config(args.network, 'retinaface')[1].lr_step
-        optimizer = train.build_optimizer(argparse.Namespace(lr=0.001, lr_step=lr_step, wd=0.0005),
+        optimizer = build_optimizer(argparse.Namespace(lr=0.001, lr_step=lr_step, wd=0.0005),
                                           num_devices=1, num_workers=1,
                                           iters_per_epoch=loader.size / args.batch, begin_step=0)
         mod.init_optimizer(optimizer=optimizer)

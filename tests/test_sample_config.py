@@ -131,11 +131,83 @@ def test_unchanged_unused_keys_and_the_preset_values_are_not_warned_about(tmp_pa
     assert proc.returncode == 0 and proc.stderr == '', proc.stderr
 
 
-def test_a_missing_settings_file_is_named(tmp_path):
+def train_help_with_settings(path):
+    """(exit status, stderr lines) of ``train.py --help`` with RETINAFACE_CONFIG=path (the help
+    shows option defaults read from the settings)."""
+    proc = subprocess.run([sys.executable, 'train.py', '--help'], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, RETINAFACE_CONFIG=str(path)))
+    return proc.returncode, proc.stderr.strip().splitlines()
+
+
+def test_a_missing_settings_file_is_one_error_line(tmp_path):
     missing = str(tmp_path / 'nope.py')
-    proc = subprocess.run([sys.executable, '-c', 'import rcnn.config'], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env=dict(os.environ, RETINAFACE_CONFIG=missing))
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1] == (
-        'rcnn.utils.cli.UserError: RETINAFACE_CONFIG=%s: no such file; name a copy of %s or unset it'
-        % (missing, os.path.join(ROOT, 'sample_config.py')))
+    assert train_help_with_settings(missing) == (1, [
+        'error: RETINAFACE_CONFIG=%s: no such file; name a copy of %s or unset it'
+        % (missing, os.path.join(ROOT, 'sample_config.py'))])
+
+
+def test_a_settings_file_with_a_syntax_error_is_named_with_its_line(tmp_path):
+    path = tmp_path / 'my_config.py'
+    text = open(os.path.join(ROOT, 'sample_config.py')).read()
+    line = text[:text.index('config.LR_MODE = 0')].count('\n') + 1
+    path.write_text(text.replace('config.LR_MODE = 0', 'config.LR_MODE = (0'))
+    status, lines = train_help_with_settings(path)
+    assert status == 1 and len(lines) == 1, lines
+    assert re.fullmatch(r"error: %s:%d: syntax error: .+; fix the settings file \(a copy of sample_config.py\)"
+                        % (re.escape(str(path)), line), lines[0]), lines[0]
+
+
+def test_a_settings_file_that_fails_while_running_is_named_with_its_line(tmp_path):
+    path = tmp_path / 'my_config.py'
+    path.write_text('from easydict import EasyDict as edict\nconfig = edict()\nconfig.X = undefined_name\n')
+    assert train_help_with_settings(path) == (1, [
+        "error: %s:3: NameError: name 'undefined_name' is not defined; fix the settings file (a copy of "
+        "sample_config.py)" % path])
+
+
+def test_a_settings_file_without_the_settings_is_named(tmp_path):
+    path = tmp_path / 'my_config.py'
+    path.write_text('from easydict import EasyDict as edict\nconfig = edict()\nnetwork = {}\n')
+    assert train_help_with_settings(path) == (1, [
+        'error: %s does not define the settings dataset, default: a settings file is a copy of sample_config.py '
+        'with its values changed' % path])
+
+
+def test_an_old_settings_file_with_its_own_generate_config_keeps_working(tmp_path):
+    """A copy of sample_config.py from before the merge moved to rcnn/config.py: its functions are used."""
+    path = tmp_path / 'old_config.py'
+    text = open(os.path.join(ROOT, 'sample_config.py')).read()
+    path.write_text(text + '''
+
+def generate_config(network_name, dataset_name):
+    """The original's: sets the globals, returns nothing."""
+    for k, v in network[network_name].items():
+        if k in config:
+            config[k] = v
+    config.network = network_name
+    config.RPN_FEAT_STRIDE = [32, 16, 8]
+    config.NUM_ANCHORS = 2
+    config.OLD_FILE = True
+''')
+    code = ('from rcnn.config import config, generate_config; cfg = generate_config("mnet", "retinaface"); '
+            'print(cfg.OLD_FILE, cfg.HEAD_FILTER_NUM, config.OLD_FILE)')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, RETINAFACE_CONFIG=str(path)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ['True', '64', 'True']
+
+
+def test_sample_config_is_found_as_a_module_not_beside_the_package(tmp_path):
+    """rcnn.config locates sample_config through the import system (a pip install puts it in
+    site-packages, not beside rcnn/): here the first sample_config.py on the path is another folder's."""
+    elsewhere = tmp_path / 'site'
+    elsewhere.mkdir()
+    (elsewhere / 'sample_config.py').write_text(open(os.path.join(ROOT, 'sample_config.py')).read())
+    env = {k: v for k, v in os.environ.items() if k != 'RETINAFACE_CONFIG'}
+    env['PYTHONPATH'] = os.pathsep.join([str(elsewhere), ROOT])
+    proc = subprocess.run([sys.executable, '-c', 'import rcnn.config; print(rcnn.config.SETTINGS_PATH)'],
+                          cwd=str(tmp_path), capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    expected = os.path.join(ROOT, 'config.py') if os.path.exists(os.path.join(ROOT, 'config.py')) \
+        else str(elsewhere / 'sample_config.py')
+    assert proc.stdout.strip() == expected

@@ -138,7 +138,7 @@ def test_option_errors_are_one_line(dataset, tmp_path):
     proc = subprocess.run(train_cmd(dataset, str(tmp_path / 'retina'), '--early_stop', '2', '--end_epoch', '1',
                                     '--lr_step', '1'), cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 1, proc.stderr
-    assert proc.stderr.splitlines()[-1] == 'error: --early_stop needs validation (--val_every N --val_path DIR)'
+    assert proc.stderr.splitlines()[-1] == 'error: --early-stop needs validation (--val-every N --val-path DIR)'
     assert 'Traceback' not in proc.stderr
 
 
@@ -149,3 +149,23 @@ def test_unknown_network_preset_is_an_option_error(dataset, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[-1] == ("error: unknown network 'vgg': choose one of ['mnet', 'resnet'] "
                                             "(see train.py --help)")
+
+
+def test_two_runs_on_one_fresh_prefix_exactly_one_trains(dataset, tmp_path):
+    """The prefix's lock: the second train.py names the first one's pid in one error line and
+    touches nothing; the first trains to the end."""
+    prefix = str(tmp_path / 'retina')
+    cmd = train_cmd(dataset, prefix, '--lr_step', '2', '--end_epoch', '2')
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    logs = [proc.communicate(timeout=TIMEOUT)[0] for proc in procs]
+    codes = [proc.returncode for proc in procs]
+    assert sorted(codes) == [0, 1], logs
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    errors = [line for line in logs[loser].splitlines() if line.startswith('error:')]
+    assert errors == ['error: training prefix %s is in use by another run (pid %d); wait for it to finish or '
+                      'choose another' % (prefix, procs[winner].pid)], logs[loser]
+    assert logs[loser].strip().splitlines()[-1] == errors[0]
+    assert json.load(open(prefix + '-0000.json'))['epoch'] == 2
+    code, log = run(cmd + ['--overwrite'])
+    assert code == 0, log  # the lock went with the first run

@@ -6,8 +6,9 @@ import os
 import mxnet as mx
 import pytest
 
-import train
 from rcnn.core import loader
+from rcnn.core.options import parse_options
+from rcnn.core.run import train_net
 from rcnn.dataset.synthetic import write_split
 from rcnn.utils import checkpoint, cli
 from tests.planted_pickle import plant_pickle
@@ -34,10 +35,15 @@ def argv(data_root, prefix, *options):
             '--workers', '1', '--no_flip', '--no_tensorboard'] + list(options)
 
 
+def train_main(argv):
+    """What train.py runs (the script only wires these two calls)."""
+    train_net(parse_options(argv))
+
+
 def run_main(capsys, args):
     """(exit status, the error lines of stderr, the last line of stderr)."""
     with pytest.raises(SystemExit) as stop:
-        cli.run_main(train.main, args)
+        cli.run_main(train_main, args)
     lines = capsys.readouterr().err.strip().splitlines()
     return stop.value.code, [line for line in lines if line.startswith('error:')], lines[-1]
 
@@ -51,21 +57,23 @@ def assert_one_error(capsys, args, code, expected):
     ('--lr', 'nan', "must be a finite number, got 'nan'"),
     ('--lr', '0', "must be in (0, inf], got '0'"),
     ('--wd', '-1', "must be in [0, inf], got '-1'"),
-    ('--batch_images', '0', "must be in [1, inf], got '0'"),
-    ('--end_epoch', '2.5', "expected a number, got '2.5'"),
-    ('--image_size', '16', "must be in [32, inf], got '16'"),
+    ('--batch-images', '0', "must be in [1, inf], got '0'"),
+    ('--end-epoch', '2.5', "expected a number, got '2.5'"),
+    ('--image-size', '16', "must be in [32, inf], got '16'"),
     ('--workers', '-1', "must be in [0, inf], got '-1'"),
     ('--seed', '-3', "must be in [0, 4294967295], got '-3'"),
     ('--resume', '-1', "must be in [0, inf], got '-1'"),
-    ('--lr_step', '3,x', "must be a comma-separated list of epochs, got '3,x'"),
-    ('--lr_step', '0,2', "epochs must be > 0, got '0,2'"),
+    ('--lr-step', '3,x', "must be a comma-separated list of epochs, got '3,x'"),
+    ('--lr-step', '0,2', "epochs must be > 0, got '0,2'"),
     ('--gpus', 'one', "expected GPU ids such as '0,1' (or -1 for the CPU), got 'one'"),
-    ('--val_threshold', '2', "must be in [0, 1], got '2'"),
-    ('--val_scale', 'inf', "must be a finite number, got 'inf'"),
+    ('--val-threshold', '2', "must be in [0, 1], got '2'"),
+    ('--val-scale', 'inf', "must be a finite number, got 'inf'"),
 ])
 def test_bad_numeric_option(capsys, data_root, tmp_path, option, value, reason):
+    alias = {'--gpus': '--gpu'}.get(option) or ('--' + option[2:].replace('-', '_') if '-' in option[2:] else None)
+    shown = '%s/%s' % (option, alias) if alias else option  # argparse names an option with its aliases
     assert_one_error(capsys, argv(data_root, tmp_path / 'retina', option, value), 2,
-                     'error: argument %s: %s (see %s --help)' % (option, reason, os.path.basename(
+                     'error: argument %s: %s (see %s --help)' % (shown, reason, os.path.basename(
                          __import__('sys').argv[0])))
     assert not os.listdir(tmp_path)
 
@@ -111,12 +119,12 @@ def test_bad_labels(capsys, tmp_path):
 def test_too_few_images(capsys, data_root, tmp_path):
     assert_one_error(capsys, argv(data_root, tmp_path / 'retina', '--batch_images', '5'), 1,
                      'error: 4 training images with faces in %s (train) cannot fill one batch of 5 per worker: '
-                     'add images or lower --batch_images' % data_root)
+                     'add images or lower --batch-images' % data_root)
 
 
 def test_validation_without_val_path(capsys, data_root, tmp_path):
     assert_one_error(capsys, argv(data_root, tmp_path / 'retina', '--val_every', '1'), 1,
-                     'error: --val_every needs --val_path (a folder with label.txt and images/, '
+                     'error: --val-every needs --val-path (a folder with label.txt and images/, '
                      'e.g. data/retinaface/val)')
 
 
@@ -192,3 +200,74 @@ def test_prefix_folder_that_cannot_be_made(capsys, data_root, tmp_path):
     prefix = tmp_path / 'file' / 'retina'
     assert_one_error(capsys, argv(data_root, prefix), 1,
                      'error: --prefix %s: cannot make the folder %s (File exists)' % (prefix, tmp_path / 'file'))
+
+
+def resumable_run(prefix, options):
+    """A complete latest checkpoint with the meta JSON train.py writes for --resume, recording the
+    options of the command line ``options`` (its weights are of a small graph: the tests stop before)."""
+    meta = {'epoch': 1, 'step': 2, 'batch_in_epoch': 0, 'fixed_params': [], 'loader_seed': 1, 'ohem_rng': None,
+            'optimizer': None, 'args': vars(parse_options(options))}
+    weights = {'fc_weight': mx.nd.ones((2, 3)), 'fc_bias': mx.nd.ones((2,))}
+    symbol = mx.sym.FullyConnected(mx.sym.Variable('data'), num_hidden=2, name='fc')
+    checkpoint.save_checkpoint(str(prefix), 0, symbol, weights, {}, meta=meta)
+
+
+def test_resume_refuses_options_that_change_the_run(capsys, data_root, tmp_path):
+    prefix = tmp_path / 'retina'
+    resumable_run(prefix, argv(data_root, prefix))
+    assert_one_error(capsys, argv(data_root, prefix, '--resume', '--lr', '0.5', '--seed', '3', '--image-size', '160',
+                                  '--end-epoch', '20'), 1,
+                     'error: cannot resume: --lr 0.5 (was 0.01), --image-size 160 (was 128), --seed 3 (was None) '
+                     'differ from the run it continues (%s-0000.json); give the same values, or add '
+                     '--resume-with-changes to continue with the new ones' % prefix)
+
+
+def test_resume_refuses_another_network_even_with_changes_allowed(capsys, data_root, tmp_path):
+    """It used to end in an MXNet traceback (weights of one network bound to the other's graph)."""
+    prefix = tmp_path / 'retina'
+    resumable_run(prefix, argv(data_root, prefix, '--network', 'resnet'))
+    assert_one_error(capsys, argv(data_root, prefix, '--resume', '--resume-with-changes'), 1,
+                     'error: cannot resume: %s-0000.json was trained with --network resnet, not mnet; a run keeps '
+                     'its network (pass --network resnet, or start a new run with another --prefix)' % prefix)
+
+
+def test_resume_with_changes_warns_and_goes_on(caplog, data_root, tmp_path):
+    from rcnn.core.start import check_resumed_options
+    prefix = tmp_path / 'retina'
+    recorded = vars(parse_options(argv(data_root, prefix)))
+    options = parse_options(argv(data_root, prefix, '--resume', '--resume-with-changes', '--lr', '0.5'))
+    check_resumed_options(options, recorded, 'retina-0000.json')
+    assert caplog.messages == ['resuming with options that differ from the run it continues (--lr 0.5 (was 0.01)): '
+                               'the result will differ from an uninterrupted run']
+    check_resumed_options(parse_options(argv(data_root, prefix, '--resume', '--end-epoch', '30')), recorded,
+                          'retina-0000.json')  # a later --end-epoch continues the same run
+
+
+def test_a_meta_json_of_the_wrong_shape_is_one_line(capsys, data_root, tmp_path):
+    prefix = tmp_path / 'retina'
+    resumable_run(prefix, argv(data_root, prefix))
+    with open(str(prefix) + '-0000.json', 'w') as f:
+        json.dump(['not', 'a', 'meta'], f)
+    status, errors, last = run_main(capsys, argv(data_root, prefix, '--resume'))
+    assert status == 1 and errors == [last]
+    assert last.startswith('error: cannot resume: %s-0000.json is not a checkpoint meta JSON: it holds a list, '
+                           'not an object' % prefix), last
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda w: mx.nd.zeros((16, 3, 3, 3)),
+     'weight mobilenet0_conv0_weight has shape (16, 3, 3, 3), but the graph needs (8, 3, 3, 3): the weights are of '
+     'another network'),
+    (lambda w: w.astype('float16'), 'weight mobilenet0_conv0_weight is float16, not float32: not a RetinaFace '
+                                    'checkpoint (convert it to float32)'),
+    (lambda w: w * float('nan'), 'weight mobilenet0_conv0_weight holds 216 NaN or infinite values (a diverged run?): '
+                                 'use an earlier checkpoint'),
+])
+def test_pretrained_weights_are_checked_naming_the_weight(capsys, data_root, tmp_path, change, message):
+    """Wrong-shape and float16 weights used to end in an MXNet traceback."""
+    from tests.shared_data import mnet25_prefix
+    arrays = mx.nd.load(mnet25_prefix() + '-0000.params')
+    arrays['arg:mobilenet0_conv0_weight'] = change(arrays['arg:mobilenet0_conv0_weight'])
+    mx.nd.save(str(tmp_path / 'mnet-0000.params'), arrays)
+    args = argv(data_root, tmp_path / 'retina', '--pretrained', str(tmp_path / 'mnet'))
+    assert_one_error(capsys, args, 1, 'error: %s: %s' % (tmp_path / 'mnet-0000.params', message))

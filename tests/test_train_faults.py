@@ -15,7 +15,7 @@ import time
 import mxnet as mx
 import pytest
 
-from rcnn.core.callback import read_log
+from rcnn.core.hooks import read_log
 from rcnn.utils import checkpoint
 from tests.train_runs import small_faces
 

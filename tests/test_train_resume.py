@@ -5,7 +5,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-import train
+from rcnn.core.options import parse_options
+from rcnn.core.run import train_net
 from rcnn.utils.checkpoint import file_sha256, load_meta
 from tests.train_runs import restored_train_config, small_faces
 
@@ -29,7 +30,7 @@ def run(data_root, prefix, *options, callbacks=()):
             '--prefix', str(prefix), '--pretrained', '', '--lr', '0.01', '--batch_images', '2',
             '--image_size', '128', '--workers', '0', '--seed', '7', '--frequent', '1', '--no_flip',
             '--no_tensorboard'] + OPTIONS + list(options)
-    return train.train_net(train.parse_args(argv), callbacks=callbacks)
+    return train_net(parse_options(argv), callbacks=callbacks)
 
 
 class StopAt:

@@ -12,9 +12,10 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-import train
 from rcnn.config import config, generate_config
-from rcnn.core.callback import BEST_AP, BEST_LOSS, read_log
+from rcnn.core.hooks import BEST_AP, BEST_LOSS, read_log
+from rcnn.core.options import parse_options
+from rcnn.core.run import train_net
 from rcnn.evaluation.widerface_eval import evaluate_label_txt
 from rcnn.utils.checkpoint import load_meta
 from rcnn.dataset.synthetic import write_split
@@ -51,7 +52,7 @@ def train_argv(data_root, prefix, *options):
 
 def run(data_root, prefix, *options, callbacks=()):
     argv = train_argv(data_root, prefix, *options)
-    return train.train_net(train.parse_args(argv), callbacks=callbacks)
+    return train_net(parse_options(argv), callbacks=callbacks)
 
 
 def split(records):

@@ -1,5 +1,5 @@
 """What the train.py tests share: a small generated data set, and the configuration that
-train.train_net changes put back afterwards."""
+rcnn.core.run.train_net changes put back afterwards."""
 import contextlib
 
 from rcnn.config import config, generate_config

@@ -5,32 +5,30 @@ Run: ``make demo`` (or ``.venv/bin/python tools/demo.py [--epochs 12] [--out out
 Writes ``<out>/data`` (the data set), ``<out>/model/retina-*`` (checkpoints that test.py loads),
 and ``<out>/detections.jpg``; prints the AP at IoU 0.5 on the held-out images.
 """
-import argparse
 import glob
 import logging
 import os
 import sys
 
+from rcnn.core.options import HelpWithDefaults, parse_options
+from rcnn.core.run import train_net
+from rcnn.dataset import synthetic
+from rcnn.evaluation.widerface_eval import evaluate_label_txt
+from rcnn.utils import cli
+from rcnn.utils.cli import number
+from rcnn.utils.image_file import read_image_file, write_image_file
+from retinaface import RetinaFace, draw_detections
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import train  # noqa: E402
-from rcnn.dataset import synthetic  # noqa: E402
-from rcnn.evaluation.widerface_eval import evaluate_label_txt  # noqa: E402
-from rcnn.utils import cli  # noqa: E402
-from rcnn.utils.cli import number  # noqa: E402
-from rcnn.utils.image_file import read_image_file, write_image_file  # noqa: E402
-from retinaface import RetinaFace, draw_detections  # noqa: E402
-
 log = logging.getLogger('demo')
 
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpWithDefaults)
     parser.add_argument('--out', default=os.path.join(ROOT, 'output', 'demo'), help='output folder')
-    parser.add_argument('--train_images', type=number(1, kind=int), default=120, help='generated training images')
-    parser.add_argument('--val_images', type=number(1, kind=int), default=20, help='generated held-out images')
+    parser.add_argument('--train-images', type=number(1, kind=int), default=120, help='generated training images')
+    parser.add_argument('--val-images', type=number(1, kind=int), default=20, help='generated held-out images')
     parser.add_argument('--size', type=number(32, kind=int), default=320,
                         help='image and training crop side, pixels')
     parser.add_argument('--epochs', type=number(3, kind=int), default=20,
@@ -56,11 +54,11 @@ def main(argv=None):
     synthetic.write_split(data, 'val', args.val_images, seed=args.seed + 1000, **face_range)
     log.info('generated %d training and %d held-out images in %s', args.train_images, args.val_images, data)
 
-    train.train_net(train.parse_args([
-        '--network', 'mnet', '--dataset_path', data, '--root_path', os.path.join(args.out, 'cache'),
+    train_net(parse_options([
+        '--network', 'mnet', '--dataset-path', data, '--root-path', os.path.join(args.out, 'cache'),
         '--prefix', prefix, '--pretrained', '', '--lr', str(args.lr),
-        '--lr_step', '%d,%d' % (args.epochs - 2, args.epochs), '--end_epoch', str(args.epochs),
-        '--batch_images', '8', '--image_size', str(args.size), '--workers', str(args.workers),
+        '--lr-step', '%d,%d' % (args.epochs - 2, args.epochs), '--end-epoch', str(args.epochs),
+        '--batch-images', '8', '--image-size', str(args.size), '--workers', str(args.workers),
         '--seed', str(args.seed), '--frequent', '1000', '--overwrite']))  # a new demo replaces the last one
 
     detector = RetinaFace(prefix, 0, ctx_id=-1, network='net3')
@@ -76,7 +74,7 @@ def main(argv=None):
     picture = os.path.join(args.out, 'detections.jpg')
     write_image_file(picture, drawn)
     print('held-out AP@0.5 = %.3f on %d images; detections drawn in %s' % (ap, len(images), picture))
-    print('next: %s test.py --prefix %s --epoch 0 --network net3 --gpu -1 --image %s'
+    print('next: %s test.py --prefix %s --epoch 0 --network net3 --gpus -1 --image %s'
           % (os.path.relpath(sys.executable), os.path.relpath(prefix), os.path.relpath(images[0])))
     return ap
 

@@ -10,18 +10,15 @@ with one multiply-add = 2 FLOPs (the convention of the OpenVINO model cards), at
 convolutions alone and with the element-wise layers added.
 """
 import json
-import os
-import sys
 
 import mxnet as mx
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from rcnn.config import generate_config  # noqa: E402
-from rcnn.utils import cli  # noqa: E402
-from rcnn.utils.checkpoint import save_checkpoint  # noqa: E402
-from symbol import BACKBONES, get_symbol  # noqa: E402
+from rcnn.config import generate_config
+from rcnn.utils import cli
+from rcnn.utils.checkpoint import save_checkpoint
+from symbol import BACKBONES, get_symbol
 
 
 def _shapes(sym, data_shape):

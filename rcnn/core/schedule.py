@@ -1,6 +1,6 @@
 """The original's learning-rate schedule, computed from the global step (so it survives resumes).
 
-``--lr_step`` lists epochs. Their count chooses the factors, as in the original train.py:
+``--lr-step`` lists increasing epochs. Their count chooses the factors, as in the original train.py:
 - 8 epochs: a warm-up, the lr multiplied by 1.5849 (10 ** 0.2) at each of the first five (x10 in
   all), then by 0.1 at each of the last three;
 - 5 epochs: factors 0.5, 0.5, 0.4, 0.1, 0.1;
@@ -18,15 +18,17 @@ FIVE_STEP_FACTORS = (0.5, 0.5, 0.4, 0.1, 0.1)
 
 
 def parse_lr_step(lr_step):
-    """'55,68,80' -> [55, 68, 80] (sorted epochs, each > 0); ValueError naming the option."""
+    """'55,68,80' -> [55, 68, 80] (increasing epochs, each > 0); ValueError naming the option."""
     try:
-        epochs = sorted(int(e) for e in str(lr_step).split(',') if e.strip())
+        epochs = [int(e) for e in str(lr_step).split(',') if e.strip()]
     except ValueError:
-        raise ValueError('--lr_step must be a comma-separated list of epochs, got %r' % lr_step) from None
+        raise ValueError('--lr-step must be a comma-separated list of epochs, got %r' % lr_step) from None
     if not epochs:
-        raise ValueError('--lr_step lists no epoch')
+        raise ValueError('--lr-step lists no epoch')
     if epochs[0] <= 0:
-        raise ValueError('--lr_step epochs must be > 0, got %r' % lr_step)
+        raise ValueError('--lr-step epochs must be > 0, got %r' % lr_step)
+    if any(later <= earlier for earlier, later in zip(epochs, epochs[1:])):
+        raise ValueError('--lr-step epochs must increase, got %r' % lr_step)
     return epochs
 
 

@@ -13,27 +13,27 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from rcnn.dataset.retinaface import read_label_file
 from rcnn.processing import presets
 from rcnn.evaluation.widerface_eval import evaluate, image_key, load_ground_truth, load_label_txt
 from rcnn.utils.image_file import read_image_file
-from rcnn.detection.base import DetectorError
+from rcnn.errors import DetectorError
 
 log = logging.getLogger(__name__)
 
 
 def list_images(val_path):
     """``[(key, image path)]`` of the ``# <relative path>`` lines of ``<val_path>/label.txt``, in
-    file order; key is ``'<event>/<image>'`` as the evaluator names images."""
+    file order; key is ``'<event>/<image>'`` as the evaluator names images.
+
+    :raises LabelFileError: naming the file and line of a bad line (the one label.txt reader,
+        :func:`rcnn.dataset.retinaface.read_label_file`)
+    """
     label_file = os.path.join(val_path, 'label.txt')
     if not os.path.isfile(label_file):
         raise FileNotFoundError('validation split %s has no label.txt (expected the RetinaFace layout: '
                                 '<val>/label.txt and <val>/images/)' % val_path)
-    images = []
-    with open(label_file) as f:
-        for line in f:
-            if line.startswith('#'):
-                relative = line[1:].strip()
-                images.append((image_key(relative), os.path.join(val_path, 'images', relative)))
+    images = [(image_key(name), os.path.join(val_path, 'images', name)) for name, _, _ in read_label_file(label_file)]
     if not images:
         raise ValueError('%s lists no images ("# <path>" lines)' % label_file)
     return images

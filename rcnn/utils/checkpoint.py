@@ -17,27 +17,23 @@ import hashlib
 import json
 import os
 import re
-import secrets
 
 import mxnet as mx
+import numpy as np
 
 from rcnn.errors import CheckpointError, UserError
+from rcnn.utils.safe_write import TEMP_MARK, fsync_folder, temp_name, write_with
 
 # Key of the meta JSON that maps the basename of each file of the checkpoint to its sha256.
 DIGESTS_KEY = 'sha256'
 
 
+# Two input shapes (N, C, H, W) the weights' shapes are inferred with (graph_shapes).
+PROBE_DATA_SHAPES = ((1, 3, 640, 640), (1, 3, 320, 320))
+
 # The first 8 bytes of an NDArray file written by mx.nd.save (kMXAPINDArrayListMagic, little endian).
 NDARRAY_FILE_MAGIC = (0x112).to_bytes(8, 'little')
-TEMP_MARK = '.tmp-'
 JOURNAL_SUFFIX = '.saving'
-
-
-def _temp_name(path):
-    """A hidden name beside ``path`` for writing it (not created here: the writer creates it, so it
-    gets the umask permissions)."""
-    folder, name = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, '.%s%s%d-%s' % (name, TEMP_MARK, os.getpid(), secrets.token_hex(4)))
 
 
 def _fsync_file(path):
@@ -45,30 +41,9 @@ def _fsync_file(path):
         os.fsync(f.fileno())
 
 
-def _fsync_folder(folder):
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_json(path, value):
     with open(path, 'w') as f:
         json.dump(value, f, indent=1, sort_keys=True, default=str)
-
-
-def _atomic_write(path, write):
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = _temp_name(path)
-    try:
-        write(tmp)
-        _fsync_file(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def journal_path(prefix, epoch):
@@ -95,16 +70,16 @@ def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, meta=None, op
     try:
         os.makedirs(folder, exist_ok=True)
         for final, write in writers:
-            renames.append((_temp_name(final), final))
+            renames.append((temp_name(final), final))
             write(renames[-1][0])
         meta = dict(meta or {})
         meta[DIGESTS_KEY] = {os.path.basename(final): file_sha256(tmp) for tmp, final in renames}
-        renames.append((_temp_name(meta_path(prefix, epoch)), meta_path(prefix, epoch)))
+        renames.append((temp_name(meta_path(prefix, epoch)), meta_path(prefix, epoch)))
         _write_json(renames[-1][0], meta)
         for tmp, _ in renames:
             _fsync_file(tmp)
         journal = [[os.path.basename(tmp), os.path.basename(final)] for tmp, final in renames]
-        _atomic_write(journal_path(prefix, epoch), lambda tmp: _write_json(tmp, {'renames': journal}))
+        write_with(journal_path(prefix, epoch), lambda tmp: _write_json(tmp, {'renames': journal}), keep_extension=False)
     except (OSError, mx.base.MXNetError) as err:
         _remove_existing(tmp for tmp, _ in renames)
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -136,7 +111,7 @@ def _complete_journal(path):
     for tmp, final in renames:
         if os.path.exists(os.path.join(folder, tmp)):
             os.replace(os.path.join(folder, tmp), os.path.join(folder, final))
-    _fsync_folder(folder)
+    fsync_folder(folder)
     os.remove(path)
 
 
@@ -187,12 +162,25 @@ def checkpoint_files(prefix):
 
 
 def load_meta(prefix, epoch):
-    """The meta JSON of a checkpoint, or {} when there is none."""
+    """The meta JSON of a checkpoint, or {} when there is none.
+
+    :raises ValueError: when it is not valid JSON
+    :raises CheckpointError: naming the file when it is not a JSON object, or its ``"sha256"`` not
+        an object of file name -> hex digest
+    """
     path = meta_path(prefix, epoch)
     if not os.path.exists(path):
         return {}
     with open(path) as f:
-        return json.load(f)
+        meta = json.load(f)
+    if not isinstance(meta, dict):
+        raise CheckpointError('%s is not a checkpoint meta JSON: it holds a %s, not an object; remove it or '
+                              'restore the file train.py wrote' % (path, type(meta).__name__))
+    digests = meta.get(DIGESTS_KEY, {})
+    if not (isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())):
+        raise CheckpointError('%s: "%s" must map each file name to its hex digest, found a %s; remove it or '
+                              'restore the file train.py wrote' % (path, DIGESTS_KEY, type(digests).__name__))
+    return meta
 
 
 def params_path(prefix, epoch):
@@ -260,8 +248,51 @@ def load_params_file(path):
         kind, _, name = key.partition(':')
         if kind not in ('arg', 'aux') or not name:
             raise CheckpointError('%s: weight %r is not named arg:<name> or aux:<name>' % (path, key))
+        _check_values(path, name, value)
         (arg_params if kind == 'arg' else aux_params)[name] = value
     return arg_params, aux_params
+
+
+def _check_values(path, name, array):
+    """CheckpointError naming the file and weight unless ``array`` is float32 and finite."""
+    if array.dtype != np.float32:
+        raise CheckpointError('%s: weight %s is %s, not float32: not a RetinaFace checkpoint (convert it to '
+                              'float32)' % (path, name, np.dtype(array.dtype).name))
+    values = array.asnumpy()
+    if not np.isfinite(values).all():
+        raise CheckpointError('%s: weight %s holds %d NaN or infinite values (a diverged run?): use an earlier '
+                              'checkpoint' % (path, name, int(values.size - np.isfinite(values).sum())))
+
+
+def _inferred_shapes(symbol, data_shape):
+    """{weight: shape} that ``symbol`` infers for its input ``data`` of ``data_shape`` ({} when it cannot)."""
+    try:
+        arg_shapes, _, aux_shapes = symbol.infer_shape_partial(data=data_shape)
+    except mx.base.MXNetError:
+        return {}
+    names = symbol.list_arguments() + symbol.list_auxiliary_states()
+    return {name: tuple(shape) for name, shape in zip(names, (arg_shapes or []) + (aux_shapes or []))
+            if name != 'data' and shape and 0 not in shape}
+
+
+def graph_shapes(symbol):
+    """{weight: shape} of the weights whose shape a graph with the input ``data`` fixes by itself:
+    those inferred alike for two input sizes of 3 channels (:data:`PROBE_DATA_SHAPES`; a
+    fully connected layer on the input, whose shape follows the input's, is left out); {} for a
+    graph without that input."""
+    if 'data' not in symbol.list_arguments():
+        return {}
+    first, second = (_inferred_shapes(symbol, shape) for shape in PROBE_DATA_SHAPES)
+    return {name: shape for name, shape in first.items() if second.get(name) == shape}
+
+
+def check_shapes(path, symbol, arg_params, aux_params):
+    """CheckpointError naming the weight of ``path`` whose shape differs from the one ``symbol`` needs."""
+    for name, shape in graph_shapes(symbol).items():
+        array = arg_params.get(name, aux_params.get(name))
+        if array is not None and tuple(array.shape) != shape:
+            raise CheckpointError('%s: weight %s has shape %s, but the graph needs %s: the weights are of '
+                                  'another network' % (path, name, tuple(array.shape), shape))
 
 
 def verify_digests(prefix, epoch, meta=None):
@@ -291,18 +322,20 @@ def load_checkpoint(prefix, epoch):
     """(symbol, arg_params, aux_params) of ``<prefix>-symbol.json`` + ``<prefix>-<epoch>.params``
     on the CPU, as ``mx.model.load_checkpoint`` gives them, with every expected failure raised as
     CheckpointError naming the file: missing, empty, truncated, corrupt, weights the graph needs
-    absent, or files that differ from the sha256 recorded in ``<prefix>-<epoch>.json``."""
+    absent, weights not float32, NaN or infinite, or of another shape than the graph's (naming
+    the weight), or files that differ from the sha256 recorded in ``<prefix>-<epoch>.json``."""
     symbol = load_symbol_file(symbol_path(prefix))
     params = params_path(prefix, epoch)
-    arg_params, aux_params = load_params_file(params)
     meta = _read_meta(prefix, epoch)
     if meta:
         verify_digests(prefix, epoch, meta)
+    arg_params, aux_params = load_params_file(params)
     absent = [name for name in symbol.list_arguments() if name != 'data' and name not in arg_params]
     absent += [name for name in symbol.list_auxiliary_states() if name not in aux_params]
     if absent:
         raise CheckpointError('%s lacks %d weights that %s needs, e.g. %s'
                               % (params, len(absent), symbol_path(prefix), absent[:3]))
+    check_shapes(params, symbol, arg_params, aux_params)
     return symbol, arg_params, aux_params
 
 
@@ -315,7 +348,7 @@ def _read_meta(prefix, epoch):
 
 
 def _weights_only_hint(prefix, epoch):
-    return ('To continue from its weights alone, start a new run with --pretrained %s --pretrained_epoch %d '
+    return ('To continue from its weights alone, start a new run with --pretrained %s --pretrained-epoch %d '
             'and another --prefix' % (prefix, epoch))
 
 

@@ -11,7 +11,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-import train
+from rcnn.core.run import build_optimizer
 from rcnn.core.schedule import EpochStepScheduler, parse_lr_step
 
 WARMUP = '1,2,3,4,5,55,68,80'
@@ -83,25 +83,26 @@ def test_resumed_optimizer_uses_the_original_lr(lr_step, images, batch):
     expected = original_lrs(0.001, lr_step, images, batch, scheduler.step_iters[-1])
     for boundary in scheduler.step_iters:
         for done in {boundary - 2, boundary - 1, boundary, boundary + 1} & set(range(len(expected) - 1)):
-            optimizer = train.build_optimizer(optimizer_args(lr_step), num_devices=2, num_workers=1,
+            optimizer = build_optimizer(optimizer_args(lr_step), num_devices=2, num_workers=1,
                                               iters_per_epoch=images / batch, begin_step=done)
             assert first_update_lr(optimizer) == pytest.approx(expected[done + 1], rel=1e-6), done
 
 
 def test_build_optimizer_is_the_original_sgd():
-    optimizer = train.build_optimizer(argparse.Namespace(lr=0.01, lr_step='55,68,80', wd=0.0005),
+    optimizer = build_optimizer(argparse.Namespace(lr=0.01, lr_step='55,68,80', wd=0.0005),
                                       num_devices=4, num_workers=2, iters_per_epoch=10.0, begin_step=0)
     assert isinstance(optimizer, mx.optimizer.SGD)
     assert (optimizer.momentum, optimizer.wd, optimizer.rescale_grad) == (0.9, 0.0005, 1.0 / 8)
     assert optimizer.lr_scheduler.step_iters == [550, 680, 800]
 
 
-@pytest.mark.parametrize('text', ['', 'a,b', '0,3', '-1'])
+@pytest.mark.parametrize('text', ['', 'a,b', '0,3', '-1', '68,55,80', '3,3'])
 def test_bad_lr_step_is_refused(text):
-    with pytest.raises(ValueError, match='--lr_step'):
+    """Epochs that do not increase are refused (they used to be sorted silently)."""
+    with pytest.raises(ValueError, match='--lr-step'):
         parse_lr_step(text)
 
 
-def test_parse_sorts():
-    assert parse_lr_step(' 68,55, 80') == [55, 68, 80]
+def test_parse_keeps_increasing_epochs():
+    assert parse_lr_step(' 55,68, 80') == [55, 68, 80]
     assert np.all(np.diff(EpochStepScheduler([1, 2], 2.5, 1.0).step_iters) > 0)

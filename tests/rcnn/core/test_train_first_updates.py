@@ -7,8 +7,9 @@ import argparse
 import mxnet as mx
 import numpy as np
 
-import train
 from rcnn.core.loader import CropLoader
+from rcnn.core.run import build_optimizer
+from rcnn.core.start import fixed_param_names
 from rcnn.dataset.synthetic import write_marked_image
 from symbol import get_symbol
 from tests.shared_data import mnet25_prefix
@@ -24,13 +25,13 @@ def test_first_three_updates_follow_the_original_sgd(mnet_config, tmp_path):
     scores = [sym.get_internals()['face_rpn_cls_score_stride%d_output' % s] for s in mnet_config.RPN_FEAT_STRIDE]
     loader = CropLoader(scores, [write_marked_image(tmp_path / 'a.png')], batch_size=1, shuffle=False,
                         cfg=mnet_config, num_workers=0, seed=0)
-    fixed = train.fixed_param_names(sym, arg_params, mnet_config)
+    fixed = fixed_param_names(sym, arg_params, mnet_config)
     module = mx.mod.Module(sym, data_names=loader.data_name, label_names=loader.label_name, context=mx.cpu(),
                            fixed_param_names=fixed)
     module.bind(loader.provide_data, loader.provide_label, for_training=True)
     module.init_params(arg_params=arg_params, aux_params=aux_params, allow_missing=True, allow_extra=True)
     args = argparse.Namespace(lr=0.001, lr_step='1,2,3,4,5,55,68,80', wd=WD)
-    optimizer = train.build_optimizer(args, num_devices=1, num_workers=1, iters_per_epoch=1.0, begin_step=0)
+    optimizer = build_optimizer(args, num_devices=1, num_workers=1, iters_per_epoch=1.0, begin_step=0)
     module.init_optimizer(kvstore=mx.kv.create('device'), optimizer=optimizer)
     names = module._exec_group.param_names
     momentum = {name: 0.0 for name in names}

@@ -88,7 +88,7 @@ def test_meta_without_digests_is_refused_with_a_way_on(tmp_path):
     del meta[checkpoint.DIGESTS_KEY]
     json.dump(meta, open(prefix + '-0000.json', 'w'))
     with pytest.raises(CheckpointError, match=r'records no sha256 of .*retina-symbol.json.*--pretrained .*retina '
-                                              r'--pretrained_epoch 0 and another --prefix'):
+                                              r'--pretrained-epoch 0 and another --prefix'):
         checkpoint.load_training_checkpoint(prefix, 0)
 
 
@@ -108,7 +108,7 @@ def test_planted_pickle_states_is_never_unpickled(tmp_path):
     assert str(err.value) == (
         '%s-0000.states is not an NDArray optimizer-state file (an older pickled .states is never read: '
         'unpickling can run code). To continue from its weights alone, start a new run with --pretrained %s '
-        '--pretrained_epoch 0 and another --prefix' % (prefix, prefix))
+        '--pretrained-epoch 0 and another --prefix' % (prefix, prefix))
     assert not marker.exists()
     with open(prefix + '-0000.states', 'rb') as f:
         pickle.load(f)  # what MXNet's Updater.set_states did
@@ -198,7 +198,9 @@ def test_kill_after_any_file_operation_leaves_one_whole_set(tmp_path):
     every file under a final name is whole, the set is the old or the new one once the journal is
     completed, and no temporary file remains."""
     total = killed_saves(str(tmp_path))
-    assert total == 12  # 4 files and the journal fsynced, 5 renames, the folder fsynced, the journal removed
+    # 4 files and the journal fsynced, the journal renamed and its folder fsynced, 5 renames, the folder
+    # fsynced, the journal removed
+    assert total == 13
     seen = set()
     for kill_at in range(1, total + 1):
         prefix = str(tmp_path / str(kill_at) / 'retina')
@@ -213,3 +215,102 @@ def test_kill_after_any_file_operation_leaves_one_whole_set(tmp_path):
             'retina-0000.json', 'retina-0000.params', 'retina-0000.states', 'retina-symbol.json']
         seen.add(value)
     assert seen == {1.0, 2.0}
+
+
+def write_weights(prefix, weights, symbol=None):
+    """A released-style checkpoint (graph + params, no meta JSON) holding ``weights`` {name: NDArray}."""
+    (symbol if symbol is not None else tiny_symbol()).save(prefix + '-symbol.json')
+    mx.nd.save(prefix + '-0000.params', {'arg:' + k: v for k, v in weights.items()})
+
+
+def released_mnet25_copy(folder, change):
+    """The released mnet.25 graph and weights under ``folder``, with ``change(weights)`` applied
+    to its {'arg:<name>' / 'aux:<name>': NDArray} first; returns the prefix."""
+    from tests.shared_data import mnet25_prefix
+    source = mnet25_prefix()
+    prefix = str(folder / 'mnet')
+    arrays = mx.nd.load(source + '-0000.params')
+    change(arrays)
+    mx.nd.save(prefix + '-0000.params', arrays)
+    with open(source + '-symbol.json') as f:
+        text = f.read()
+    with open(prefix + '-symbol.json', 'w') as f:
+        f.write(text)
+    return prefix
+
+
+@pytest.mark.parametrize('value, count', [(np.nan, 1), (np.inf, 6)])
+def test_non_finite_weights_are_refused_naming_the_weight(tmp_path, value, count):
+    """NaN / infinite weights used to load and detect nothing ('found 0 faces', exit 0)."""
+    prefix = str(tmp_path / 'retina')
+    weight = np.ones((2, 3), np.float32)
+    weight.flat[:count] = value
+    write_weights(prefix, {'fc_weight': mx.nd.array(weight), 'fc_bias': mx.nd.zeros((2,))})
+    with pytest.raises(CheckpointError) as err:
+        checkpoint.load_checkpoint(prefix, 0)
+    assert str(err.value) == ('%s-0000.params: weight fc_weight holds %d NaN or infinite values (a diverged run?): '
+                              'use an earlier checkpoint' % (prefix, count))
+
+
+@pytest.mark.parametrize('dtype', ['float16', 'float64', 'int32'])
+def test_weights_other_than_float32_are_refused_naming_the_weight(tmp_path, dtype):
+    prefix = str(tmp_path / 'retina')
+    write_weights(prefix, {'fc_weight': mx.nd.ones((2, 3)), 'fc_bias': mx.nd.zeros((2,), dtype=dtype)})
+    with pytest.raises(CheckpointError) as err:
+        checkpoint.load_checkpoint(prefix, 0)
+    assert str(err.value) == ('%s-0000.params: weight fc_bias is %s, not float32: not a RetinaFace checkpoint '
+                              '(convert it to float32)' % (prefix, dtype))
+
+
+def test_weights_of_another_shape_than_the_graph_are_refused_naming_the_weight(tmp_path):
+    def wider_bias(arrays):
+        arrays['arg:face_rpn_cls_score_stride8_bias'] = mx.nd.zeros((6,))  # the graph has 4 (2 anchors x 2)
+    prefix = released_mnet25_copy(tmp_path, wider_bias)
+    with pytest.raises(CheckpointError) as err:
+        checkpoint.load_checkpoint(prefix, 0)
+    assert str(err.value) == ('%s-0000.params: weight face_rpn_cls_score_stride8_bias has shape (6,), but the graph '
+                              'needs (4,): the weights are of another network' % prefix)
+
+
+def test_the_detector_refuses_nan_weights_in_one_line(tmp_path):
+    """What test.py and the folder tools load: RetinaFace raises the CheckpointError (one error line)."""
+    from retinaface import RetinaFace
+
+    def poison(arrays):
+        weight = arrays['arg:mobilenet0_conv0_weight'].asnumpy()
+        weight[0, 0, 0, 0] = np.nan
+        arrays['arg:mobilenet0_conv0_weight'] = mx.nd.array(weight)
+    prefix = released_mnet25_copy(tmp_path, poison)
+    with pytest.raises(CheckpointError, match=r'mnet-0000.params: weight mobilenet0_conv0_weight holds 1 NaN'):
+        RetinaFace(prefix, 0, ctx_id=-1, network='net3')
+
+
+def test_the_released_weights_pass_every_check():
+    from tests.shared_data import mnet25_prefix
+    symbol, arg_params, aux_params = checkpoint.load_checkpoint(mnet25_prefix(), 0)
+    shapes = checkpoint.graph_shapes(symbol)
+    assert len(shapes) == len(arg_params) + len(aux_params) == 273  # every weight's shape is checked
+    assert shapes['mobilenet0_conv0_weight'] == (8, 3, 3, 3)
+
+
+@pytest.mark.parametrize('meta, found', [
+    ([1, 2], 'list'),
+    ({'sha256': ['retina-0001.params']}, 'list'),
+    ({'sha256': 'abc'}, 'str'),
+    ({'sha256': {'retina-0001.params': 5}}, 'dict'),
+])
+def test_a_meta_json_of_the_wrong_shape_is_named(tmp_path, meta, found):
+    prefix = str(tmp_path / 'retina')
+    save(prefix, 1.0, epoch=1)
+    with open(prefix + '-0001.json', 'w') as f:
+        json.dump(meta, f)
+    if isinstance(meta, list):
+        expected = ('%s-0001.json is not a checkpoint meta JSON: it holds a list, not an object; remove it or '
+                    'restore the file train.py wrote' % prefix)
+    else:
+        expected = ('%s-0001.json: "sha256" must map each file name to its hex digest, found a %s; remove it or '
+                    'restore the file train.py wrote' % (prefix, found))
+    for load in (checkpoint.load_checkpoint, checkpoint.load_training_checkpoint):
+        with pytest.raises(CheckpointError) as err:
+            load(prefix, 1)
+        assert str(err.value) == expected

@@ -1,10 +1,10 @@
-"""rcnn.core.module.Trainer on a small regression graph: the optimizer state saved as arrays
+"""rcnn.core.trainer.Trainer on a small regression graph: the optimizer state saved as arrays
 restores the run exactly (both updater placements), epochs, end step, Ctrl-C save, NaN stop."""
 import mxnet as mx
 import numpy as np
 import pytest
 
-from rcnn.core.module import LATEST, Trainer, TrainingDiverged
+from rcnn.core.trainer import LATEST, Trainer, TrainingDiverged
 from rcnn.core.schedule import EpochStepScheduler
 from rcnn.utils import checkpoint
 

@@ -1,11 +1,12 @@
 import json
+import os
 import sys
 import types
 
 import cv2
 import pytest
 
-from rcnn.core.callback import BEST_AP, BEST_LOSS, EarlyStop, MetricsLog, TrainingMonitor, plot_curves, read_log
+from rcnn.core.hooks import BEST_AP, BEST_LOSS, EarlyStop, MetricsLog, TrainingMonitor, plot_curves, read_log
 from rcnn.utils.checkpoint import load_meta
 
 STRIDES = (32, 16, 8)
@@ -22,7 +23,7 @@ def metric_values(loss):
 
 
 class FakeTrainer:
-    """What the monitor reads of ``rcnn.core.module.Trainer``; ``save`` writes only the meta JSON."""
+    """What the monitor reads of ``rcnn.core.trainer.Trainer``; ``save`` writes only the meta JSON."""
 
     def __init__(self, batches_per_epoch=5):
         self.epoch, self.step, self.batch_in_epoch = 0, 0, 0
@@ -190,7 +191,7 @@ def test_ctrl_c_stops_at_the_next_batch_end_then_at_once():
     import os
     import signal
 
-    from rcnn.core.callback import StopOnCtrlC
+    from rcnn.core.hooks import StopOnCtrlC
 
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         pytest.skip('SIGINT is ignored in this process')
@@ -209,22 +210,19 @@ def test_ctrl_c_stops_at_the_next_batch_end_then_at_once():
     assert signal.getsignal(signal.SIGINT) is before
 
 
-@pytest.mark.parametrize('options, message', [
-    (['--val_every', '1'],
-     '--val_every needs --val_path (a folder with label.txt and images/, e.g. data/retinaface/val)'),
-    (['--early_stop', '3'], '--early_stop needs validation (--val_every N --val_path DIR)'),
-])
-def test_options_that_need_others_are_user_errors(tmp_path, options, message):
-    """Library code raises UserError (the script prints it as one line), never SystemExit."""
-    import argparse
-
-    from rcnn.core.callback import add_arguments, build_monitor
-    from rcnn.utils.cli import UserError
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    parser.add_argument('--prefix', default=str(tmp_path / 'm'))
-    parser.add_argument('--frequent', type=int, default=1)
-    parser.add_argument('--resume', action='store_true')
-    with pytest.raises(UserError) as err:
-        build_monitor(parser.parse_args(options), FakeTrainer(), batch_size=2, cfg={})
-    assert str(err.value) == message
+def test_log_and_curves_replace_a_link_instead_of_writing_through_it(tmp_path):
+    """Both files go through rcnn.utils.safe_write: a link planted at their names is replaced, its
+    target left as it was."""
+    outside = tmp_path / 'outside.txt'
+    outside.write_text('keep me')
+    prefix = str(tmp_path / 'retina')
+    for name in ('-metrics.jsonl', '-curves.png'):
+        (tmp_path / ('retina' + name)).symlink_to(outside)
+    monitor = TrainingMonitor(prefix, 4, frequent=1, validator=ScriptedValidator([0.5]), val_every=1,
+                              tensorboard=False)
+    FakeTrainer().run_epoch(monitor, [1.0, 1.0])
+    monitor.close()
+    assert outside.read_text() == 'keep me'
+    for name in ('-metrics.jsonl', '-curves.png'):
+        assert not os.path.islink(prefix + name) and os.path.getsize(prefix + name) > 0
+    assert [r['kind'] for r in read_log(prefix + '-metrics.jsonl')] == ['train', 'train', 'val']
