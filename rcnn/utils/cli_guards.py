@@ -12,6 +12,7 @@ silently downscale (which changes the detections), the command-line front ends r
 whose largest network input would pass ``--max-megapixels`` (default 16, i.e. 4000x4000) and say
 what to change; ``--max-megapixels 0`` removes the limit. The library (``RetinaFace.detect``) has no such limit.
 """
+import argparse
 import os
 
 from rcnn.utils.cli import number
@@ -28,6 +29,36 @@ def add_max_megapixels_option(parser):
                         metavar='MP',
                         help='refuse an image whose network input passes MP megapixels, as a '
                              'guard against running out of memory; 0: no limit (default %(default)s)')
+
+
+QUARTER_TURNS = (0, 90, 180, 270)
+
+
+def rotations(text):
+    """An argparse ``type=`` for ``--rotations``: ``'auto'``, or a comma-separated list of quarter
+    turns in degrees (0, 90, 180, 270) -> their sorted tuple without repeats."""
+    text = text.strip().lower()
+    if text == 'auto':
+        return 'auto'
+    try:
+        turns = {int(part) for part in text.split(',')}
+    except ValueError:
+        turns = None
+    if not turns or not turns <= set(QUARTER_TURNS):
+        raise argparse.ArgumentTypeError("must be 'auto' or a comma-separated list of 0, 90, 180, "
+                                         "270 (degrees), got %r" % text)
+    return tuple(sorted(turns))
+
+
+def add_orientation_options(parser):
+    """Add ``--pyramid`` and ``--rotations`` (the detector's passes for faces the default call
+    misses: close-ups, turned photos) to an argparse parser."""
+    parser.add_argument('--pyramid', action='store_true',
+                        help='also detect at the smaller scales that find faces filling most of the '
+                             'image (close-ups)')
+    parser.add_argument('--rotations', type=rotations, default=(0,), metavar='auto|0,90,180,270',
+                        help="quarter turns to try for photos stored turned: 'auto' finds the "
+                             "orientation, or a list of degrees (default 0: upright only)")
 
 
 def check_network_input(name, image_shape, scales, max_megapixels, scale_options):

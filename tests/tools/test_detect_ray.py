@@ -19,7 +19,9 @@ pytest.importorskip('pyarrow', reason=_HINT)
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from rcnn.pipeline import batch_pipeline, ray_job  # noqa: E402
+from rcnn.errors import UserError  # noqa: E402
+from rcnn.pipeline import ray_job, store  # noqa: E402
+from rcnn.pipeline.records import error_record, record_schema  # noqa: E402
 from tests.shared_data import ROOT, mnet25_prefix, shared_path  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location('detect_folder', os.path.join(ROOT, 'tools', 'detect_folder.py'))
@@ -51,10 +53,11 @@ def by_path(records):
 
 def test_killed_and_rerun_gives_exactly_the_single_process_records(photos, tmp_path):
     single = tmp_path / 'single'
-    assert detect_folder.main([str(photos), '--output', str(single), '--prefix', mnet25_prefix(),
-                               '--no-progress', '--workers', '0'] + OPTIONS) == 0
-    with open(single / batch_pipeline.RESULTS_NAME) as f:
-        expected = by_path(json.loads(line) for line in f)
+    with pytest.raises(UserError, match='1 of 9 images could not be processed'):  # broken.jpg
+        detect_folder.main([str(photos), '--output', str(single), '--prefix', mnet25_prefix(),
+                            '--no-progress', '--workers', '0'] + OPTIONS)
+    with open(single / store.RESULTS_NAME) as f:
+        expected = by_path(json.loads(line) for line in f.readlines()[1:])  # after the header
     assert len(expected) == 9
 
     out = tmp_path / 'ray'
@@ -76,7 +79,8 @@ def test_killed_and_rerun_gives_exactly_the_single_process_records(photos, tmp_p
     assert 3 <= written < len(expected)
 
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1, result.stderr[-3000:]  # broken.jpg
+    assert result.stderr.strip().splitlines()[-1].startswith('error: 1 of 9 images')
     assert '%d already done' % written in result.stdout
     assert 'now holds 9 records' in result.stdout
     records = ray_job.read_results(str(out)).to_pylist()
@@ -88,9 +92,9 @@ def test_killed_and_rerun_gives_exactly_the_single_process_records(photos, tmp_p
 def test_torn_staged_files_are_deleted_and_complete_ones_kept(tmp_path):
     staging = tmp_path / ray_job.STAGING_FOLDER
     staging.mkdir()
-    schema = batch_pipeline.record_schema()
+    schema = record_schema()
     for name, key in (('a.parquet', 'a.jpg'), ('b.parquet', 'b.jpg')):
-        table = pa.Table.from_pylist([batch_pipeline.error_record(key, 'unreadable')], schema=schema)
+        table = pa.Table.from_pylist([error_record(key, 'unreadable')], schema=schema)
         pq.write_table(table, str(staging / name))
     data = (staging / 'b.parquet').read_bytes()
     (staging / 'b.parquet').write_bytes(data[:len(data) // 2])  # killed while writing
@@ -101,7 +105,7 @@ def test_torn_staged_files_are_deleted_and_complete_ones_kept(tmp_path):
 
 def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, 'ray', None)  # import ray now fails
-    with pytest.raises(batch_pipeline.UserError) as error:
+    with pytest.raises(UserError) as error:
         ray_job.require_ray()
     assert str(error.value).startswith('Ray Data is not installed: .venv/bin/pip install -r '
                                        'requirements-ray.txt (the optional extras; see README)')
