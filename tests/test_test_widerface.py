@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 import test_widerface as tw
+from rcnn.detection.base import target_scale
+from rcnn.pipeline import widerface as wf
 from rcnn.evaluation import widerface_eval as we
 from rcnn.evaluation.widerface_eval import read_prediction_file
 from tests.cli_cases import assert_one_error, assert_success, run_command, run_in_process
@@ -52,42 +54,42 @@ def args_for(root, *extra):
 def test_image_lists(tmp_path):
     label = tmp_path / 'label.txt'
     label.write_text('# 0--Parade/0_a.jpg\n1 2 3 4\n# 1--Handshaking/1_c.jpg\n5 6 7 8\n')
-    assert tw.read_image_list(str(label)) == ['0--Parade/0_a.jpg', '1--Handshaking/1_c.jpg']
-    assert tw.read_image_list(shared_path('annotations', 'retinaface_gt_val', 'label.txt'))[:2] == [
+    assert wf.read_image_list(str(label)) == ['0--Parade/0_a.jpg', '1--Handshaking/1_c.jpg']
+    assert wf.read_image_list(shared_path('annotations', 'retinaface_gt_val', 'label.txt'))[:2] == [
         '0--Parade/0_Parade_marchingband_1_465.jpg', '0--Parade/0_Parade_Parade_0_628.jpg']
     listing = tmp_path / 'wider_val.txt'
     listing.write_text('./0--Parade/0_a.jpg\n\n/1--Handshaking/1_c.jpg\n')
-    assert tw.read_image_list(str(listing)) == ['0--Parade/0_a.jpg', '1--Handshaking/1_c.jpg']
+    assert wf.read_image_list(str(listing)) == ['0--Parade/0_a.jpg', '1--Handshaking/1_c.jpg']
     images = make_wider_folder(tmp_path)
-    assert tw.find_images(str(images)) == ['0--Parade/0_a.jpg', '0--Parade/0_b.jpg',
+    assert wf.find_images(str(images)) == ['0--Parade/0_a.jpg', '0--Parade/0_b.jpg',
                                            '1--Handshaking/1_broken.jpg', '1--Handshaking/1_c.jpg']
     (images.parent / 'wider_val.txt').write_text('./0--Parade/0_b.jpg\n')
-    assert tw.find_images(str(images)) == ['0--Parade/0_b.jpg']
+    assert wf.find_images(str(images)) == ['0--Parade/0_b.jpg']
 
 
 def test_scales_follow_the_original_schedule():
     shape = (687, 1024, 3)
     # 1600 / 687 would make the long side 2385 > 2150, so the long side sets the scale
-    assert tw.target_scale(shape, 1600, 2150) == pytest.approx(2150 / 1024)
-    assert tw.target_scale(shape, 800, 1200) == pytest.approx(800 / 687)
+    assert target_scale(shape, 1600, 2150) == pytest.approx(2150 / 1024)
+    assert target_scale(shape, 800, 1200) == pytest.approx(800 / 687)
     args = tw.parse_args(['--prefix', 'p'])
-    assert tw.scales_for(shape, args) == ([pytest.approx(2150 / 1024)], False)
+    assert wf.scales_for(shape, args) == ([pytest.approx(2150 / 1024)], False)
     args = tw.parse_args(['--prefix', 'p', '--scale', '1.0'])
-    assert tw.scales_for(shape, args) == ([1.0], False)
+    assert wf.scales_for(shape, args) == ([1.0], False)
     args = tw.parse_args(['--prefix', 'p', '--mode', '1'])
-    scales, flip = tw.scales_for(shape, args)
+    scales, flip = wf.scales_for(shape, args)
     assert flip and scales == pytest.approx([s / 800 * 800 / 687 for s in (500, 800, 1100, 1400, 1700)])
 
 
 def test_submission_format_round_trips(tmp_path):
     faces = np.array([[10.5, 20.25, 49.5, 70.0, 0.99], [100, 100, 120, 125, 0.5]], np.float32)
     path = str(tmp_path / 'e' / 'x.txt')
-    tw.write_submission(path, 'e/x.jpg', faces)
+    assert wf.write_submission(str(tmp_path), 'e/x.jpg', faces) == path
     lines = open(path).read().splitlines()
     assert lines[:2] == ['e/x.jpg', '2']
     np.testing.assert_allclose(read_prediction_file(path),
                                [[10.5, 20.25, 40, 50.75, 0.99], [100, 100, 21, 26, 0.5]], atol=1e-6)
-    tw.write_submission(path, 'e/x.jpg', np.zeros((0, 5)))
+    wf.write_submission(str(tmp_path), 'e/x.jpg', np.zeros((0, 5)))
     assert open(path).read() == 'e/x.jpg\n0\n'
 
 
@@ -95,7 +97,7 @@ def test_run_writes_skips_and_reports_unreadable(tmp_path, capsys, caplog):
     make_wider_folder(tmp_path)
     detector = FakeDetector()
     args = args_for(tmp_path, '--thresh', '0.3', '--scale', '1.0')
-    failed = tw.run(args, detector, tw.select_images(args))
+    failed = wf.run(args, detector, wf.select_images(args))
     assert failed == ['1--Handshaking/1_broken.jpg']
     skipped = [line for line in capsys.readouterr().err.splitlines() if line.startswith('skipped:')]
     assert len(skipped) == 1 and '1_broken.jpg' in skipped[0]
@@ -105,12 +107,12 @@ def test_run_writes_skips_and_reports_unreadable(tmp_path, capsys, caplog):
     assert read_prediction_file(str(out / '1--Handshaking' / '1_c.txt')).shape == (2, 5)
 
     again = FakeDetector()
-    with caplog.at_level(logging.INFO, logger='test_widerface'):
-        tw.run(args_for(tmp_path), again, tw.select_images(args))
+    with caplog.at_level(logging.INFO, logger='rcnn.pipeline.widerface'):
+        wf.run(args_for(tmp_path), again, wf.select_images(args))
     assert len(again.calls) == 0   # only the unreadable image is retried, and still fails
     assert '3 of 4 images already written' in caplog.text
     args = args_for(tmp_path, '--overwrite', '--mode', '1')
-    tw.run(args, again, tw.select_images(args))
+    wf.run(args, again, wf.select_images(args))
     assert len(again.calls) == 3 and all(flip and len(scales) == 5 for _, _, scales, flip in again.calls)
 
 
@@ -118,7 +120,7 @@ def test_parts_split_the_list(tmp_path):
     make_wider_folder(tmp_path)
     detector = FakeDetector()
     args = args_for(tmp_path, '--parts', '2', '--part', '1')
-    tw.run(args, detector, tw.select_images(args))
+    wf.run(args, detector, wf.select_images(args))
     assert sorted(os.listdir(tmp_path / 'wout')) == ['0--Parade', '1--Handshaking']
     assert os.listdir(tmp_path / 'wout' / '0--Parade') == ['0_b.txt']
 
@@ -170,7 +172,7 @@ BAD_INPUTS = [
     (['--image-list', '{tmp}/broken.txt'], 1, ['1 of 4 images could not be processed',
                                                 '1--Handshaking/1_broken.jpg']),
     (['--image-list', '{tmp}/present.txt', '--output', '{tmp}/present.txt'], 1,
-     ['cannot write', '{tmp}/present.txt/0--Parade/0_a.txt']),
+     ['--output {tmp}/present.txt is an existing file; name a folder']),
     (['--image-list', '{tmp}/present.txt', '--max-megapixels', '0.004'], 1,
      ['3 of 3 images could not be processed']),
 ]

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def build_detector(spec):
-    """The detector a :data:`DetectorSpec` describes: MXNet on the CPU, or ONNX Runtime with its
+    """The detector a :data:`DetectorSpec` describes: MXNet (on the CPU unless ``ctx_id``), or ONNX Runtime with its
     threads set and its spinning off (its spinning threads slow everything else on a shared
     machine, itself included: see README)."""
     # the detectors are imported here: the ONNX path never loads MXNet, and MXNet reads
@@ -31,7 +31,7 @@ def build_detector(spec):
             log.warning('MXNet is already loaded: its thread count stays as it is')
         os.environ['OMP_NUM_THREADS'] = str(spec.threads)
     from rcnn.detection.detector import RetinaFace
-    return RetinaFace(spec.model, spec.epoch, ctx_id=-1, network=spec.network, nms=spec.nms)
+    return RetinaFace(spec.model, spec.epoch, ctx_id=spec.ctx_id, network=spec.network, nms=spec.nms)
 
 
 def detect_images(detector, images, settings):

@@ -90,10 +90,14 @@ def check_output_folder(source, output):
                         % (output, source))
 
 
-def _check_header(key, data, settings):
-    """ImageTooLargeError when the header declares an image over OpenCV's limit, or one whose
-    network input (or, with --letterbox, the image itself) would pass --max-megapixels; nothing
-    is decoded before this check."""
+def check_header(key, data, scales_of, max_megapixels, scale_options):
+    """Refuse an encoded image by its header, before decoding: over OpenCV's own limit, or with a
+    network input over ``max_megapixels`` (0: no limit). Headers PIL cannot read pass (the decoded
+    image is checked then).
+
+    :param scales_of: function of the image's (H, W) giving the resize factors detection will use
+    :raises ImageTooLargeError: naming ``key`` and the sizes
+    """
     size = header_size(data)
     if size is None:
         return
@@ -102,22 +106,54 @@ def _check_header(key, data, settings):
         raise ImageTooLargeError('%s: the image is %dx%d (%.1f megapixels), over OpenCV\'s limit of '
                                  '%.1f; it was not decoded' % (key, width, height, width * height / 1e6,
                                                                OPENCV_MAX_PIXELS / 1e6))
-    scales = [1.0] if settings.letterbox is not None else image_scales(settings, (height, width))
-    check_network_input(key, (height, width), scales, settings.max_megapixels, SCALE_OPTIONS)
+    check_network_input(key, (height, width), scales_of((height, width)), max_megapixels, scale_options)
 
 
-def decode(item, settings):
-    """:data:`Decoded` of one input: its header checked against ``settings`` first, then decoded."""
-    stamp = file_stamp(item.file)
+def read_image_checked(path, key, scales_of, max_megapixels, scale_options):
+    """(H, W, 3) uint8 BGR pixels of an image file, its header checked first (:func:`check_header`).
+
+    :raises ImageFileError: when the file cannot be read or decoded
+    :raises ImageTooLargeError: when it is too large (by its header)
+    """
+    if not os.path.isfile(path):
+        raise ImageFileError('cannot read image %s: %s' % (
+            path, 'it is a folder' if os.path.isdir(path) else 'no such file'))
     try:
-        if not os.path.isfile(item.file):
-            raise ImageFileError('cannot read image %s: %s' % (
-                item.file, 'it is a folder' if os.path.isdir(item.file) else 'no such file'))
-        with open(item.file, 'rb') as f:
+        with open(path, 'rb') as f:
             data = f.read()
-        _check_header(item.key, data, settings)
-        return Decoded(item.key, decode_image(data, item.file), None, stamp)
-    except (ImageFileError, ImageTooLargeError) as err:  # ImageFileError is an OSError: first
-        return Decoded(item.key, None, str(err), stamp)
     except OSError as err:
-        return Decoded(item.key, None, 'cannot read image %s: %s' % (item.file, err.strerror or err), stamp)
+        raise ImageFileError('cannot read image %s: %s' % (path, err.strerror or err)) from None
+    check_header(key, data, scales_of, max_megapixels, scale_options)
+    return decode_image(data, path)
+
+
+def _scales_of(settings):
+    """The resize factors by image shape under ``settings`` (--letterbox: the image itself counts,
+    as decoding it costs that memory)."""
+    if settings.letterbox is not None:
+        return lambda shape: [1.0]
+    return lambda shape: image_scales(settings, shape)
+
+
+def decode(item, settings, scale_options=SCALE_OPTIONS):
+    """:data:`Decoded` of one input: its header checked against ``settings`` first, then decoded
+    (``scale_options``: the options named when the image is too large)."""
+    stamp = file_stamp(item.file)  # before reading: a file changed meanwhile is detected again
+    try:
+        image = read_image_checked(item.file, item.key, _scales_of(settings), settings.max_megapixels,
+                                   scale_options)
+        return Decoded(item.key, image, None, stamp)
+    except (ImageFileError, ImageTooLargeError) as err:
+        return Decoded(item.key, None, str(err), stamp)
+
+
+def read_checked_image(path, settings, scale_options=SCALE_OPTIONS):
+    """(H, W, 3) uint8 BGR pixels of one image file, checked header-first against ``settings``
+    and again once decoded (the single-image commands' reading).
+
+    :raises UserError: naming the file when it cannot be read or is too large
+    """
+    image = read_image_checked(path, path, _scales_of(settings), settings.max_megapixels, scale_options)
+    check_network_input(path, image.shape, image_scales(settings, image.shape),
+                        settings.max_megapixels, scale_options)
+    return image

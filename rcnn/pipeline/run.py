@@ -4,6 +4,7 @@ progress bar in images/s."""
 import collections
 import functools
 import itertools
+import os
 import time
 
 from tqdm import tqdm
@@ -139,6 +140,9 @@ def detect_into_folder(items, spec, settings, out_dir, model_workers=1, workers=
     """
     with loaded_model(spec, model_workers) as model, \
             ResultsFolder(out_dir, run_settings(spec, settings), overwrite) as results:
+        for wanted, folder in ((draw, DRAWN_FOLDER), (crop_size, CROPS_FOLDER)):
+            if wanted:  # made up front, a link there refused
+                safe_write.make_folder(os.path.join(out_dir, folder), 'output folder')
         done, changed, dropped = results.reconcile(items)
         todo = [item for item in items if item.key not in done]
         faces, errors, seconds, decode_wait = run_pipeline(

@@ -10,7 +10,9 @@ from rcnn.utils.cli_guards import DEFAULT_MAX_MEGAPIXELS
 #   backend: 'mxnet' or 'onnx'; model: checkpoint prefix or .onnx file; epoch: checkpoint epoch;
 #   network, nms: detector presets; threads: intra-op threads of ONNX Runtime, or MXNet's OpenMP
 #   threads (0: the runtime's default, one per core).
-DetectorSpec = collections.namedtuple('DetectorSpec', 'backend model epoch network nms threads')
+#   ctx_id: MXNet's device (-1: the CPU, else that GPU).
+DetectorSpec = collections.namedtuple('DetectorSpec', 'backend model epoch network nms threads ctx_id',
+                                      defaults=(-1,))
 
 # What to detect, per image.
 #   threshold: minimum score; scale: fixed resize factor; target_size, max_size: the original's
