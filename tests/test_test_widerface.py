@@ -15,7 +15,8 @@ from rcnn.detection.base import target_scale
 from rcnn.pipeline import widerface as wf
 from rcnn.evaluation import widerface_eval as we
 from rcnn.evaluation.widerface_eval import read_prediction_file
-from tests.cli_cases import assert_one_error, assert_success, run_command, run_in_process
+from tests.cli_cases import (assert_one_error, assert_success, run_command, run_in_process,
+                             write_png_header_only)
 from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
 
 
@@ -185,6 +186,65 @@ def test_bad_input_gives_one_error_line(argv, status, names, wider, tmp_path, ca
     outcome = run_widerface(capsys, tmp_path, wider, *argv)
     assert_one_error(outcome, status, *[n.format(tmp=tmp_path) for n in names])
     assert outcome[2].count('\n') < 6  # a summary, not a line per image (progress bars use \r)
+
+
+def test_output_equal_to_images_never_replaces_an_input(wider, tmp_path, capsys):
+    """A listed JPEG named 0_c.txt: the output of 0_c.jpg would replace it."""
+    event = wider / '0--Parade'
+    (event / '0_c.jpg').write_bytes((event / '0_a.jpg').read_bytes())
+    (event / '0_c.txt').write_bytes((event / '0_a.jpg').read_bytes())
+    write_label(tmp_path / 'list.txt', ['0--Parade/0_c.txt', '0--Parade/0_c.jpg'])
+    before = (event / '0_c.txt').read_bytes()
+    outcome = run_in_process(tw.main, ['--prefix', mnet25_prefix(), '--gpus', '-1', '--images', wider,
+                                       '--image-list', tmp_path / 'list.txt', '--output', wider,
+                                       '--overwrite'], capsys)
+    assert_one_error(outcome, 1, '0--Parade/0_c.txt', '0--Parade/0_c.jpg')
+    assert (event / '0_c.txt').read_bytes() == before
+    write_label(tmp_path / 'list.txt', ['0--Parade/0_c.txt'])  # its own output
+    outcome = run_in_process(tw.main, ['--prefix', mnet25_prefix(), '--gpus', '-1', '--images', wider,
+                                       '--image-list', tmp_path / 'list.txt', '--output', wider,
+                                       '--overwrite'], capsys)
+    assert_one_error(outcome, 1, '--output %s would overwrite the input %s'
+                     % (event / '0_c.txt', event / '0_c.txt'))
+    assert (event / '0_c.txt').read_bytes() == before
+
+
+def test_two_images_sharing_one_output_are_refused_naming_both(wider, tmp_path, capsys):
+    cv2.imwrite(str(wider / '0--Parade' / '0_a.png'), np.zeros((10, 10, 3), np.uint8))
+    write_label(tmp_path / 'list.txt', ['0--Parade/0_a.jpg', '0--Parade/0_a.png'])
+    outcome = run_widerface(capsys, tmp_path, wider, '--image-list', tmp_path / 'list.txt')
+    assert_one_error(outcome, 1, '0--Parade/0_a.jpg and 0--Parade/0_a.png would both write %s'
+                     % (tmp_path / 'wout' / '0--Parade' / '0_a.txt'))
+    assert not (tmp_path / 'wout').exists()
+
+
+def test_a_list_entry_leaving_the_folders_is_refused_naming_it(wider, tmp_path, capsys):
+    (tmp_path / 'list.txt').write_text('0--Parade/0_a.jpg\n0--Parade/../../escape.jpg\n')
+    outcome = run_widerface(capsys, tmp_path, wider, '--image-list', tmp_path / 'list.txt')
+    assert_one_error(outcome, 1, "%s: the entry '0--Parade/../../escape.jpg' leaves the image folder"
+                     % (tmp_path / 'list.txt'))
+    assert not (tmp_path / 'wout').exists()
+
+
+def test_huge_images_are_skipped_by_their_header(wider, tmp_path, capsys):
+    write_png_header_only(wider / '1--Handshaking' / '1_claims.png', 50000, 50000)
+    write_label(tmp_path / 'list.txt', ['0--Parade/0_a.jpg', '1--Handshaking/1_claims.png'])
+    outcome = run_widerface(capsys, tmp_path, wider, '--image-list', tmp_path / 'list.txt')
+    assert_one_error(outcome, 1, '1 of 2 images could not be processed', '1--Handshaking/1_claims.png')
+    assert "the image is 50000x50000 (2500.0 megapixels), over OpenCV's limit" in outcome[2]
+    assert os.listdir(tmp_path / 'wout' / '0--Parade') == ['0_a.txt']
+
+
+def test_a_link_planted_at_an_output_is_replaced_not_followed(wider, tmp_path, capsys):
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('keep me')
+    (tmp_path / 'wout' / '0--Parade').mkdir(parents=True)
+    os.symlink(victim, tmp_path / 'wout' / '0--Parade' / '0_a.txt')
+    outcome = run_widerface(capsys, tmp_path, wider, '--image-list', tmp_path / 'present.txt',
+                            '--overwrite')
+    assert_success(outcome)
+    assert victim.read_text() == 'keep me'
+    assert read_prediction_file(str(tmp_path / 'wout' / '0--Parade' / '0_a.txt')).shape[1] == 5
 
 
 def test_undecodable_image_is_skipped_and_the_others_written(wider, tmp_path, capsys):
