@@ -1,7 +1,6 @@
 """test.py's body: one image -> a drawn image and its detections as JSON; a folder of images ->
 the folder pipeline (``detections.jsonl`` and drawn images in the output folder)."""
 import json
-import os
 import time
 
 from rcnn.detection.base import draw_detections, target_scale

@@ -215,6 +215,7 @@ def run_ray_job(items, spec, settings, out_dir, address=None, num_cpus=None, act
         done = set(read_results(out_dir, ['path']).column('path').to_pylist())
         todo = [item for item in items if item.key not in done]
         if todo:
+            safe_write.make_folder(os.path.join(out_dir, STAGING_FOLDER), 'staging folder')
             _run_actors(todo, len(done), spec, settings, out_dir, address, num_cpus, actors,
                         cpus_per_actor)
             commit_staged(out_dir)

@@ -31,8 +31,9 @@ PipelineSummary = collections.namedtuple(
 
 
 def _write_image(out_dir, folder, name, img):
-    write_with = functools.partial(write_image_file, img=img)
-    safe_write.write_with(safe_write.inside(out_dir, folder + '/' + name), lambda tmp: write_with(tmp))
+    """``<out_dir>/<folder>/<name>``: a fresh file renamed over the target (never through a link)."""
+    safe_write.write_with(safe_write.inside(out_dir, folder + '/' + name),
+                          lambda tmp: write_image_file(tmp, img))
 
 
 def _write_extras(out_dir, key, img, faces, landmarks, draw, crop_size):
