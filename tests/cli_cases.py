@@ -94,12 +94,12 @@ def write_black_png(path, side):
 
 
 def peak_memory_command(relative_path, *argv, timeout=300):
-    """(exit status, stdout, stderr, peak resident MB of the command and its children) of
-    ``python <script> argv...``."""
-    code = ('import atexit, resource, runpy, sys\n'
+    """(exit status, stdout, stderr, peak resident MB) of ``python <script> argv...`` run in one
+    process (its VmHWM from /proc: ru_maxrss would carry the parent's peak over a fork and exec)."""
+    code = ('import atexit, runpy, sys\n'
             'def peak():\n'
-            '    kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,\n'
-            '             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n'
+            '    with open("/proc/self/status") as f:\n'
+            '        kb = int([l for l in f if l.startswith("VmHWM:")][0].split()[1])\n'
             '    sys.stderr.write("peak-rss-mb %.1f\\n" % (kb / 1024.0))\n'
             'atexit.register(peak)\n'
             'sys.argv = sys.argv[1:]\n'

@@ -155,3 +155,24 @@ def test_records_of_changed_and_deleted_inputs_are_dropped(tmp_path):
     items = [InputItem(name, str(tmp_path / name)) for name in ('kept.jpg', 'changed.jpg')]
     assert ray_job.drop_stale(str(out), items) == (1, 1)
     assert ray_job.read_results(str(out), ['path']).column('path').to_pylist() == ['kept.jpg']
+
+
+def test_huge_images_are_named_records_and_the_run_fails_after_the_rest(tmp_path):
+    from tests.cli_cases import write_black_png, write_png_header_only
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    shutil.copy(shared_path('images', 'samples', 't1.jpg'), folder / 't1.jpg')
+    write_png_header_only(folder / 'claims.png', 50000, 50000)
+    write_black_png(folder / 'big.png', 24000)
+    out = tmp_path / 'out'
+    result = subprocess.run([sys.executable, RAY_SCRIPT, str(folder), '--output', str(out), '--prefix',
+                             mnet25_prefix(), '--num-cpus', '2', '--scale', '0.5'],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        'error: 2 of 3 images could not be processed and have no output (see the "skipped" lines '
+        'above): big.png, claims.png')
+    records = {r['path']: r for r in ray_job.read_results(str(out)).to_pylist()}
+    assert "over OpenCV's limit" in records['claims.png']['error']
+    assert 'over the limit of 16 megapixels' in records['big.png']['error']
+    assert records['t1.jpg']['error'] is None and len(records['t1.jpg']['scores']) > 0
