@@ -87,7 +87,7 @@ def settings_from_args(args):
                             args.max_megapixels, '--letterbox')
     return DetectionSettings(threshold=args.threshold, scale=args.scale,
                              target_size=args.target_size,
-                             max_size=args.max_size or DEFAULT_MAX_SIZE if args.target_size else None,
+                             max_size=(args.max_size or DEFAULT_MAX_SIZE) if args.target_size else None,
                              letterbox=args.letterbox, flip=args.flip, batch_size=args.batch_size,
                              max_megapixels=args.max_megapixels, pyramid=args.pyramid,
                              rotations=args.rotations)

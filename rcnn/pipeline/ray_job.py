@@ -126,15 +126,22 @@ def check_address(address):
 
 
 def check_settings(out_dir, settings, overwrite):
-    """Record ``settings`` in ``<out_dir>/run.json``, or refuse other settings than those recorded
-    (``overwrite``: delete the folder's results and start anew)."""
+    """Record ``settings`` in ``<out_dir>/run.json``, or refuse other settings than those recorded,
+    and results without a record (``overwrite``: delete the folder's results, staged ones
+    included, and start anew)."""
     path = os.path.join(out_dir, SETTINGS_NAME)
     if os.path.lexists(path) and not overwrite:
         refuse_other_settings(out_dir, _recorded_settings(path), settings)
         return
     if overwrite:
-        for name in committed_files(out_dir):
+        staging = os.path.join(out_dir, STAGING_FOLDER)
+        staged = [os.path.join(folder, name) for folder, _, names in os.walk(staging) for name in names]
+        for name in committed_files(out_dir) + staged:
             os.remove(name)
+    elif committed_files(out_dir):
+        raise UserError('%s holds results without a record of their settings (%s; an older version '
+                        'of this tool?): pass --overwrite to start anew, or choose another --output'
+                        % (out_dir, SETTINGS_NAME))
     safe_write.write_bytes(path, json.dumps({'format': FORMAT, 'settings': settings}) + '\n')
 
 

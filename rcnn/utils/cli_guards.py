@@ -2,6 +2,10 @@
 folder and Ray tools, the evaluator), and how their one-line errors name a few of many items (:func:`first_few`,
 :func:`skipped_images_error`).
 
+The detector's extra passes for faces the default call misses (:func:`add_orientation_options`):
+``--pyramid`` and ``--rotations auto|0,90,180,270`` (parsed by :func:`rotations`); the front ends
+pass them to ``detect``/``detect_batch`` only when they differ from the defaults.
+
 Never write over an input: :func:`refuse_overwriting_inputs` compares resolved paths (and, for
 files that exist, the files themselves, so links and hard links count) before any work.
 

@@ -136,8 +136,20 @@ def test_a_rerun_with_other_settings_is_refused(tmp_path):
     ray_job.check_settings(str(out), settings, overwrite=False)  # the same: accepted
     with pytest.raises(UserError, match=r'holds results of other settings: threshold \(was 0.7, now 0.5\)'):
         ray_job.check_settings(str(out), {'threshold': 0.5}, overwrite=False)
+    (out / 'part-0.parquet').write_bytes(b'old results')
+    (out / ray_job.STAGING_FOLDER).mkdir()
+    (out / ray_job.STAGING_FOLDER / 'part-1.parquet').write_bytes(b'staged old results')
     ray_job.check_settings(str(out), {'threshold': 0.5}, overwrite=True)
     assert json.loads((out / ray_job.SETTINGS_NAME).read_text())['settings'] == {'threshold': 0.5}
+    assert sorted(os.listdir(out)) == [ray_job.STAGING_FOLDER, ray_job.SETTINGS_NAME]
+    assert os.listdir(out / ray_job.STAGING_FOLDER) == []
+
+
+def test_results_without_a_settings_record_are_refused(tmp_path):
+    (tmp_path / 'part-0.parquet').write_bytes(b'results of an older version')
+    with pytest.raises(UserError, match='holds results without a record of their settings'):
+        ray_job.check_settings(str(tmp_path), {'threshold': 0.5}, overwrite=False)
+    assert os.listdir(tmp_path) == ['part-0.parquet']
 
 
 def test_records_of_changed_and_deleted_inputs_are_dropped(tmp_path):
