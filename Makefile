@@ -1,8 +1,11 @@
 # RetinaFace: install, build the Cython tools, test, demo.
 #
-#   make            create .venv, install requirements.txt, build rcnn/cython in place
-#   make test       the test suite (what CI runs; also installs requirements-onnx.txt and
+#   make            create .venv, install requirements.txt and requirements-dev.txt, then the
+#                   project itself (pip install -e .: builds rcnn/cython in place, so the .so files
+#                   serve the checkout too, and installs the tools as retinaface-* commands)
+#   make test       the whole test suite (what CI runs; also installs requirements-onnx.txt and
 #                   requirements-ray.txt)
+#   make test-fast  the test suite without the tests marked slow
 #   make demo       train briefly on a generated data set on CPU and draw the detections
 #   make bench      the benchmarks in bench/
 #   make clean      remove build products (make distclean also removes .venv)
@@ -14,10 +17,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3 || command -v pyth
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
+BUILD_STAMP := $(VENV)/.build-stamp
 TEST_STAMP := $(VENV)/.test-extras-stamp
 CYTHON_DIR := rcnn/cython
+BUILD_INPUTS := pyproject.toml setup.py $(CYTHON_DIR)/setup.py $(wildcard $(CYTHON_DIR)/*.pyx $(CYTHON_DIR)/*.cu $(CYTHON_DIR)/*.hpp)
 
-.PHONY: all install build test demo bench clean distclean check-python
+.PHONY: all install build test test-fast demo bench clean distclean check-python
 
 all: build
 
@@ -29,11 +34,11 @@ check-python:
 	  echo "       and run: make PYTHON=python3.11"; \
 	  exit 1; }
 
-$(STAMP): requirements.txt requirements-gpu.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-gpu.txt
 	@$(MAKE) --no-print-directory check-python
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install -r requirements.txt -r requirements-dev.txt
 ifeq ($(GPU),1)
 	$(PY) -m pip uninstall -y mxnet
 	$(PY) -m pip install -r requirements-gpu.txt
@@ -41,6 +46,15 @@ endif
 	@touch $@
 
 install: $(STAMP)
+
+# The project in editable mode. --no-build-isolation: compile against the numpy of the venv;
+# --no-deps: requirements.txt is installed already (and GPU=1 replaced its mxnet by mxnet-cu112,
+# which pip would otherwise swap back).
+$(BUILD_STAMP): $(STAMP) $(BUILD_INPUTS)
+	$(PY) -m pip install --no-build-isolation --no-deps -e .
+	@touch $@
+
+build: $(BUILD_STAMP)
 
 # the tests also cover the optional ONNX path and the Ray Data job (its tests take about a minute);
 # requirements-ray.txt holds numpy < 1.24 itself, so pip resolves Ray's dependencies around it
@@ -50,11 +64,11 @@ $(TEST_STAMP): $(STAMP) requirements-onnx.txt requirements-ray.txt
 	$(PY) -c 'import mxnet, ray.data, pyarrow'
 	@touch $@
 
-build: $(STAMP)
-	cd $(CYTHON_DIR) && $(abspath $(PY)) setup.py build_ext --inplace
-
 test: build $(TEST_STAMP)
 	$(PY) -m pytest -q tests
+
+test-fast: build $(TEST_STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
 
 demo: build
 	$(PY) tools/demo.py
@@ -63,7 +77,9 @@ bench: build
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(CYTHON_DIR)/build $(CYTHON_DIR)/*.c $(CYTHON_DIR)/*.cpp $(CYTHON_DIR)/*.so $(CYTHON_DIR)/*.o
+	rm -rf build $(CYTHON_DIR)/build $(CYTHON_DIR)/*.c $(CYTHON_DIR)/*.cpp $(CYTHON_DIR)/*.so $(CYTHON_DIR)/*.o
+	rm -f $(BUILD_STAMP)
+	rm -rf *.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +
 	rm -rf .pytest_cache
 

@@ -6,12 +6,11 @@ Prints the time to read the 3226 prediction files and the median time of each pr
 """
 import argparse
 import os
-import sys
 import time
 
+from rcnn.evaluation import widerface_eval
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from rcnn.evaluation import widerface_eval  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), 'shared', 'data')
 

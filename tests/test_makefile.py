@@ -1,4 +1,5 @@
-"""The Makefile's guard: on a Python newer than 3.11 `make` stops with a message, not pip errors."""
+"""The Makefile: the Python guard (on a Python newer than 3.11 `make` stops with a message, not pip
+errors), the editable install, the test targets and what CI runs."""
 import os
 import shutil
 import stat
@@ -28,3 +29,37 @@ def test_python_version_guard(tmp_path, version, accepted):
         assert proc.returncode != 0
         assert 'needs Python 3.8 to 3.11' in proc.stdout and version in proc.stdout
         assert 'make PYTHON=python3.11' in proc.stdout
+
+
+def make_dry_run(target, tmp_path):
+    """The commands ``make <target>`` would run for a fresh venv in ``tmp_path`` (nothing runs)."""
+    proc = subprocess.run(['make', '--no-print-directory', '-n', target, 'VENV=%s' % (tmp_path / 'venv'),
+                           'PYTHON=python3'], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.skipif(shutil.which('make') is None, reason='make is not installed')
+def test_make_installs_the_project_in_editable_mode(tmp_path):
+    commands = make_dry_run('all', tmp_path)
+    venv_python = str(tmp_path / 'venv' / 'bin' / 'python')
+    assert '%s -m pip install -r requirements.txt -r requirements-dev.txt' % venv_python in commands
+    assert '%s -m pip install --no-build-isolation --no-deps -e .' % venv_python in commands
+    assert 'build_ext' not in commands  # no in-place setup.py call any more
+    assert commands.index('requirements.txt') < commands.index('-e .')
+
+
+@pytest.mark.skipif(shutil.which('make') is None, reason='make is not installed')
+@pytest.mark.parametrize('target,selection', [('test', '-m pytest -q tests'),
+                                              ('test-fast', '-m pytest -q -m "not slow" tests')])
+def test_test_targets(tmp_path, target, selection):
+    commands = make_dry_run(target, tmp_path).splitlines()
+    pytest_lines = [c for c in commands if '-m pytest' in c]
+    assert pytest_lines == ['%s %s' % (tmp_path / 'venv' / 'bin' / 'python', selection)]
+    assert any('-e .' in c for c in commands[:commands.index(pytest_lines[0])])
+
+
+def test_ci_runs_make_test():
+    with open(os.path.join(ROOT, '.ci', 'run')) as f:
+        commands = [line.strip() for line in f if line.strip() and not line.startswith('#')]
+    assert commands[-1] == 'make test'

@@ -1,4 +1,7 @@
-"""Build the Cython tools in place: ``python setup.py build_ext --inplace`` (``make`` does this).
+"""The Cython tools' build, shared by the package's ``setup.py`` (``pip install .`` and
+``pip install -e .``, which ``make`` runs) and by an in-place build of this folder alone::
+
+    python rcnn/cython/setup.py build_ext --inplace
 
 ``bbox``, ``cpu_nms`` and ``anchors`` always build. ``gpu_nms`` builds only where ``nvcc`` and the
 CUDA toolkit are found, for the architecture of the GPU that ``nvidia-smi`` reports, or for the
@@ -10,8 +13,6 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
-from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
@@ -19,6 +20,7 @@ log = logging.getLogger('rcnn.cython.setup')
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMPILE_ARGS = ['-O3', '-Wno-unused-function', '-Wno-unreachable-code']
 NUMPY_MACROS = [('NPY_NO_DEPRECATED_API', 'NPY_1_7_API_VERSION')]
+CPU_TOOLS = ('bbox', 'cpu_nms', 'anchors')
 
 
 def find_cuda():
@@ -51,7 +53,8 @@ def gpu_arch():
 
 
 class BuildExtWithNvcc(build_ext):
-    """Compiles ``*.cu`` sources with nvcc into objects linked into their extension."""
+    """Compiles ``*.cu`` sources with nvcc (the extension's ``nvcc`` and ``cuda_arch`` attributes)
+    into objects linked into their extension."""
 
     def build_extension(self, ext):
         cu_sources = [s for s in ext.sources if s.endswith('.cu')]
@@ -59,35 +62,50 @@ class BuildExtWithNvcc(build_ext):
         for source in cu_sources:
             obj = os.path.join(self.build_temp, os.path.basename(source) + '.o')
             os.makedirs(self.build_temp, exist_ok=True)
-            cmd = [CUDA[0], '-c', source, '-o', obj, '-O3', '--compiler-options', '-fPIC',
-                   '-arch=' + ARCH, '-I' + HERE]
+            cmd = [ext.nvcc, '-c', source, '-o', obj, '-O3', '--compiler-options', '-fPIC',
+                   '-arch=' + ext.cuda_arch, '-I' + os.path.dirname(source)]
             log.info(' '.join(cmd))
             subprocess.check_call(cmd)
             ext.extra_objects.append(obj)
         super().build_extension(ext)
 
 
-def extension(name, sources, **kwargs):
-    return Extension(name, sources, include_dirs=[np.get_include(), HERE] + kwargs.pop('include_dirs', []),
+def _extension(package, folder, name, sources, **kwargs):
+    import numpy as np
+    return Extension(package + name, [os.path.join(folder, s) for s in sources],
+                     include_dirs=[np.get_include(), folder] + kwargs.pop('include_dirs', []),
                      extra_compile_args=COMPILE_ARGS, define_macros=NUMPY_MACROS, **kwargs)
 
 
-logging.basicConfig(level=logging.INFO, format='%(message)s')
-extensions = [extension(name, [name + '.pyx']) for name in ('bbox', 'cpu_nms', 'anchors')]
-CUDA = find_cuda()
-ARCH = gpu_arch() if CUDA else None
-if CUDA and ARCH:
-    log.info('building gpu_nms for %s with %s', ARCH, CUDA[0])
-    extensions.append(extension('gpu_nms', ['gpu_nms.pyx', 'nms_kernel.cu'], language='c++',
-                                include_dirs=[os.path.join(CUDA[1], 'include')],
-                                library_dirs=[os.path.join(CUDA[1], 'lib64')],
-                                libraries=['cudart'],
-                                runtime_library_dirs=[os.path.join(CUDA[1], 'lib64')]))
-elif CUDA:
-    log.info('gpu_nms not built: nvcc found but no GPU (nvidia-smi); set CUDA_ARCH=sm_XY to build')
-else:
-    log.info('gpu_nms not built: no CUDA toolkit (nvcc) found; NMS runs on the CPU')
+def extensions(package='', folder='.'):
+    """The Cython tools as cythonized extensions.
 
-os.chdir(HERE)
-setup(name='rcnn_cython', ext_modules=cythonize(extensions, language_level=3, quiet=True),
-      cmdclass={'build_ext': BuildExtWithNvcc}, script_args=sys.argv[1:] or ['build_ext', '--inplace'])
+    :param package: prefix of the module names ('rcnn.cython.' from the project root, '' here)
+    :param folder: this folder, as the caller's setup() sees it (relative to its working folder)
+    """
+    from Cython.Build import cythonize
+    found = [_extension(package, folder, name, [name + '.pyx']) for name in CPU_TOOLS]
+    cuda = find_cuda()
+    arch = gpu_arch() if cuda else None
+    if cuda and arch:
+        log.info('building gpu_nms for %s with %s', arch, cuda[0])
+        gpu = _extension(package, folder, 'gpu_nms', ['gpu_nms.pyx', 'nms_kernel.cu'], language='c++',
+                         include_dirs=[os.path.join(cuda[1], 'include')],
+                         library_dirs=[os.path.join(cuda[1], 'lib64')], libraries=['cudart'],
+                         runtime_library_dirs=[os.path.join(cuda[1], 'lib64')])
+        found.append(gpu)
+    elif cuda:
+        log.info('gpu_nms not built: nvcc found but no GPU (nvidia-smi); set CUDA_ARCH=sm_XY to build')
+    else:
+        log.info('gpu_nms not built: no CUDA toolkit (nvcc) found; NMS runs on the CPU')
+    built = cythonize(found, language_level=3, quiet=True)
+    for ext in built:  # cythonize may copy the extensions: mark the CUDA one on its result
+        ext.nvcc, ext.cuda_arch = (cuda[0], arch) if ext.name.endswith('gpu_nms') else (None, None)
+    return built
+
+
+if __name__ == '__main__':
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    os.chdir(HERE)
+    setup(name='rcnn_cython', ext_modules=extensions(), cmdclass={'build_ext': BuildExtWithNvcc},
+          script_args=sys.argv[1:] or ['build_ext', '--inplace'])

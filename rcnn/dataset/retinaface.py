@@ -36,7 +36,6 @@ never a pickle) and re-read for any image whose file size or modification time c
 """
 import json
 import logging
-import math
 import os
 
 import numpy as np
@@ -44,58 +43,17 @@ from tqdm import tqdm
 
 from rcnn.dataset.imdb import IMDB
 from rcnn.errors import LabelFileError, MissingLabelFile, UserError
+from rcnn.utils import safe_write
+from rcnn.utils.image_file import OPENCV_MAX_PIXELS, file_header_size
+from rcnn.utils.label_file import LONG_LINE, NUM_LANDMARKS, SHORT_LINE, read_label_file  # noqa: F401 (the reader's old home)
 
 log = logging.getLogger(__name__)
 
-NUM_LANDMARKS = 5
-# Numbers on a face line: x y w h, or x y w h + 5 * (x, y, flag) + blur.
-SHORT_LINE, LONG_LINE = 4, 4 + NUM_LANDMARKS * 3 + 1
 # Blur score given to faces whose annotation has a negative one (as the original).
 DEFAULT_BLUR = 0.3
 CACHE_VERSION = 2
 # Dropped boxes named in the one warning of a split.
 NAMED_DROPS = 5
-
-
-def read_label_file(path):
-    """Parse a RetinaFace ``label.txt``.
-
-    :param path: the file
-    :return: list of (relative image path, line number of its '#' line, list of (line number,
-        tuple of floats)) in file order
-    :raises LabelFileError: naming the file and line of a face line before any '#' line, a
-        non-numeric or non-finite value, a count other than 4 or 20 numbers, a duplicate image or
-        an empty name
-    """
-    images, seen = [], set()
-    with open(path, 'r') as f:
-        for line_no, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith('#'):
-                name = line[1:].strip()
-                if not name:
-                    raise LabelFileError(path, line_no, 'image line without a path')
-                if name in seen:
-                    raise LabelFileError(path, line_no, 'image %r listed twice' % name)
-                seen.add(name)
-                images.append((name, line_no, []))
-                continue
-            if not images:
-                raise LabelFileError(path, line_no, 'face line before the first "# <image>" line')
-            try:
-                values = tuple(float(v) for v in line.split())
-            except ValueError:
-                raise LabelFileError(path, line_no, 'not a list of numbers: %r' % line) from None
-            if not all(math.isfinite(v) for v in values):
-                raise LabelFileError(path, line_no, 'a number is not finite (nan or inf): %r' % line)
-            if len(values) not in (SHORT_LINE, LONG_LINE):
-                raise LabelFileError(path, line_no, 'expected %d numbers (x y w h) or %d (x y w h, '
-                                     '5 landmarks x y flag, blur), got %d'
-                                     % (SHORT_LINE, LONG_LINE, len(values)))
-            images[-1][2].append((line_no, values))
-    return images
 
 
 def parse_landmarks(values, path, line_no):
@@ -115,10 +73,14 @@ def parse_landmarks(values, path, line_no):
 
 
 def _image_size(image_path):
-    """(width, height) of an image file, read from its header."""
-    from PIL import Image
-    with Image.open(image_path) as im:
-        return im.size
+    """(width, height) of an image file, read from its header (never decoded).
+
+    :raises OSError: when the file cannot be read or its header is not an image's
+    """
+    size = file_header_size(image_path)
+    if size is None:
+        raise OSError('not an image whose size can be read from its header')
+    return size
 
 
 class ImageSizeCache:
@@ -157,13 +119,12 @@ class ImageSizeCache:
         return width, height
 
     def save(self):
-        """Write the cache when an entry was added (a temporary file renamed onto it)."""
+        """Write the cache when an entry was added (:func:`rcnn.utils.safe_write.open_atomic`: a
+        fresh temporary file renamed onto it, never through a link)."""
         if not self.changed:
             return
-        tmp = '%s.tmp-%d' % (self.path, os.getpid())
-        with open(tmp, 'w') as f:
+        with safe_write.open_atomic(self.path, 'w') as f:
             json.dump({'version': CACHE_VERSION, 'images': self.entries}, f)
-        os.replace(tmp, self.path)
         self.changed = False
 
 
@@ -178,10 +139,14 @@ class retinaface(IMDB):
     :param cfg: the run's configuration, for ``BBOX_MASK_THRESH`` and ``TRAIN.MIN_BOX_SIZE``;
         without one (the original's signature) both are 0, sample_config.py's values: no face is
         masked or dropped for its size
+    :param max_pixels: an image whose header declares more pixels is an error naming it and its
+        label line (default: OpenCV's decoding limit; 0: none). Sizes come from the headers only.
     """
 
-    def __init__(self, image_set, root_path, data_path, check_images=True, cfg=None):
+    def __init__(self, image_set, root_path, data_path, check_images=True, cfg=None,
+                 max_pixels=OPENCV_MAX_PIXELS):
         super().__init__('retinaface', image_set, root_path, data_path)
+        self.max_pixels = max_pixels
         self.mask_thresh = 0 if cfg is None else cfg.BBOX_MASK_THRESH
         self.min_box_size = 0 if cfg is None else cfg.TRAIN.MIN_BOX_SIZE
         self.label_file = os.path.join(data_path, image_set, 'label.txt')
@@ -236,9 +201,14 @@ class retinaface(IMDB):
                 raise LabelFileError(self.label_file, line_no, 'image not found: %s' % image_path)
             return None, None
         try:
-            return sizes.size(image_path)
+            width, height = sizes.size(image_path)
         except OSError as err:
             raise LabelFileError(self.label_file, line_no, 'cannot read image %s: %s' % (image_path, err)) from None
+        if self.max_pixels and width * height > self.max_pixels:
+            raise LabelFileError(self.label_file, line_no, 'image %s is %dx%d (%.1f megapixels), over the limit '
+                                 'of %.1f that OpenCV decodes; remove it from the split or shrink it'
+                                 % (image_path, width, height, width * height / 1e6, self.max_pixels / 1e6))
+        return width, height
 
     def _faces_to_roi(self, faces, image_path, size, dropped):
         """roidb entry of one image from its (line number, values) face lines; the line numbers

@@ -38,15 +38,6 @@ def write_json(result, path):
         raise UserError('cannot write %s: %s' % (path, err.strerror or err)) from None
 
 
-def write_drawn(path, img):
-    """Write the drawn image (fresh file, renamed over the target); one-line error otherwise."""
-    try:
-        safe_write.write_with(path, lambda tmp: write_image_file(tmp, img))
-    except OSError:
-        raise UserError('cannot write %s (does its folder exist, is it writable, and is the '
-                        'extension an image one such as .jpg or .png?)' % path) from None
-
-
 def check_single_outputs(image, output, json_path):
     """UserError when the drawn image or the JSON would replace the input, or each other."""
     refuse_overwriting_inputs([image], [output], '--output')
@@ -71,7 +62,7 @@ def detect_image_file(image, spec, settings, output, json_path=None):
     faces, landmarks = detector.detect(img, settings.threshold, scales=[scale], do_flip=settings.flip,
                                        **extra_keywords(settings.pyramid, settings.rotations))
     seconds = time.perf_counter() - start
-    write_drawn(output, draw_detections(img, faces, landmarks))
+    write_image_file(output, draw_detections(img, faces, landmarks))  # fresh, never through a link
     if json_path not in (None, '-'):
         write_json(detections_json(image, scale, faces, landmarks), json_path)
     return detections_json(image, scale, faces, landmarks), seconds

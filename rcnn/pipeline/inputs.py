@@ -12,7 +12,7 @@ from rcnn.errors import ImageFileError, ImageTooLargeError, UserError
 from rcnn.pipeline.records import file_stamp
 from rcnn.pipeline.settings import SCALE_OPTIONS, image_scales
 from rcnn.utils.cli_guards import check_network_input
-from rcnn.utils.image_file import IMAGE_EXTENSIONS, OPENCV_MAX_PIXELS, decode_image, header_size
+from rcnn.utils.image_file import IMAGE_EXTENSIONS, decode_image, header_size
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,9 @@ def check_output_folder(source, output):
 
 
 def check_header(key, data, scales_of, max_megapixels, scale_options):
-    """Refuse an encoded image by its header, before decoding: over OpenCV's own limit, or with a
-    network input over ``max_megapixels`` (0: no limit). Headers PIL cannot read pass (the decoded
-    image is checked then).
+    """Refuse an encoded image by its header, before decoding, when its network input would pass
+    ``max_megapixels`` (0: no limit). Headers PIL cannot read pass (the decoded image is checked
+    then); OpenCV's own limit is :func:`decode_image`'s check.
 
     :param scales_of: function of the image's (H, W) giving the resize factors detection will use
     :raises ImageTooLargeError: naming ``key`` and the sizes
@@ -102,10 +102,6 @@ def check_header(key, data, scales_of, max_megapixels, scale_options):
     if size is None:
         return
     width, height = size
-    if width * height > OPENCV_MAX_PIXELS:
-        raise ImageTooLargeError('%s: the image is %dx%d (%.1f megapixels), over OpenCV\'s limit of '
-                                 '%.1f; it was not decoded' % (key, width, height, width * height / 1e6,
-                                                               OPENCV_MAX_PIXELS / 1e6))
     check_network_input(key, (height, width), scales_of((height, width)), max_megapixels, scale_options)
 
 
@@ -113,7 +109,8 @@ def read_image_checked(path, key, scales_of, max_megapixels, scale_options):
     """(H, W, 3) uint8 BGR pixels of an image file, its header checked first (:func:`check_header`).
 
     :raises ImageFileError: when the file cannot be read or decoded
-    :raises ImageTooLargeError: when it is too large (by its header)
+    :raises ImageTooLargeError: when it is too large (by its header: its network input, or over
+        OpenCV's own limit)
     """
     if not os.path.isfile(path):
         raise ImageFileError('cannot read image %s: %s' % (

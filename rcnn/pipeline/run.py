@@ -32,8 +32,7 @@ PipelineSummary = collections.namedtuple(
 
 def _write_image(out_dir, folder, name, img):
     """``<out_dir>/<folder>/<name>``: a fresh file renamed over the target (never through a link)."""
-    safe_write.write_with(safe_write.inside(out_dir, folder + '/' + name),
-                          lambda tmp: write_image_file(tmp, img))
+    write_image_file(safe_write.inside(out_dir, folder + '/' + name), img)
 
 
 def _write_extras(out_dir, key, img, faces, landmarks, draw, crop_size):

@@ -12,7 +12,6 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from rcnn.dataset.retinaface import read_label_file
 from rcnn.detection.base import target_scale
 from rcnn.errors import LabelFileError, UserError
 from rcnn.evaluation import widerface_eval
@@ -21,6 +20,8 @@ from rcnn.pipeline.settings import extra_keywords
 from rcnn.utils import safe_write
 from rcnn.utils.cli_guards import check_network_input, first_few, refuse_overwriting_inputs
 from rcnn.utils.image_file import IMAGE_EXTENSIONS
+from rcnn.utils.label_file import read_label_file
+from rcnn.utils.text_file import NotUTF8, read_utf8
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +48,15 @@ def read_image_list(path):
     :raises UserError: naming the file (and line or entry) that cannot be read or used
     """
     try:
-        with open(path, encoding='utf-8') as f:
-            lines = [line.strip() for line in f if line.strip()]
+        lines = [line.strip() for line in read_utf8(path, allow_bom=True).splitlines() if line.strip()]
         names = ([name for name, _, _ in read_label_file(path)]
                  if any(line.startswith('#') for line in lines) else lines)
     except LabelFileError as err:
         raise UserError(str(err)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError('cannot read the image list %s: %s'
-                        % (path, getattr(err, 'strerror', None) or err)) from None
+    except NotUTF8 as err:
+        raise UserError('%s:%d: %s; the image list must be UTF-8' % (path, err.line, err)) from None
+    except OSError as err:
+        raise UserError('cannot read the image list %s: %s' % (path, err.strerror or err)) from None
     return [_checked_name(path, name) for name in names]
 
 

@@ -6,12 +6,14 @@ applied, 16-bit images scaled to 8 bits, alpha dropped and grey expanded to thre
 """
 import io
 import os
+import threading
 import warnings
 
 import cv2
 import numpy as np
 
 from rcnn.errors import ImageFileError, ImageTooLargeError, UserError
+from rcnn.utils import safe_write
 
 # File name endings taken as images when a folder is listed (compared in lower case).
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -19,6 +21,24 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 # OpenCV's own decoding limit (CV_IO_MAX_IMAGE_PIXELS): a larger image is refused before decoding.
 OPENCV_MAX_PIXELS = 1 << 30
+# header_size lifts PIL's global size limit while it reads a header; one thread at a time.
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+def _pil_size(source):
+    """(width, height) that PIL reads from the header of ``source`` (a path or a file object),
+    with PIL's own size limit lifted (the caller judges the size); None when PIL cannot tell."""
+    from PIL import Image
+    with _PIL_LIMIT_LOCK, warnings.catch_warnings():  # the lock: threads restore the limit in turn
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(source) as im:  # reads the header only
+                return im.size
+        except Exception:  # noqa: BLE001 - any header PIL cannot parse: leave the verdict to OpenCV
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
 
 
 def header_size(data):
@@ -27,17 +47,17 @@ def header_size(data):
 
     :param data: the file's bytes (``bytes`` or a uint8 numpy array)
     """
-    from PIL import Image
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the caller judges the size
-        try:
-            with Image.open(io.BytesIO(bytes(data))) as im:  # reads the header only
-                return im.size
-        except Exception:  # noqa: BLE001 - any header PIL cannot parse: leave the verdict to OpenCV
-            return None
-        finally:
-            Image.MAX_IMAGE_PIXELS = limit
+    return _pil_size(io.BytesIO(bytes(data)))
+
+
+def file_header_size(path):
+    """(width, height) that the header of the image file ``path`` declares, reading only the
+    first bytes of the file; None when the header is not one PIL knows.
+
+    :raises OSError: when the file cannot be opened
+    """
+    with open(path, 'rb') as f:
+        return _pil_size(f)
 
 
 def check_header_pixels(data, name, max_pixels=OPENCV_MAX_PIXELS):
@@ -57,9 +77,15 @@ def decode_image(data, name='image'):
     :param data: the file's bytes (``bytes`` or a uint8 numpy array)
     :param name: what to call the image in the error message (its path)
     :raises ImageFileError: when the bytes are not an image OpenCV can decode
+    :raises ImageTooLargeError: when the header declares more pixels than OpenCV decodes
+        (:data:`OPENCV_MAX_PIXELS`); nothing is decoded then
     """
     buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
-    img = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
+    check_header_pixels(buffer, name, OPENCV_MAX_PIXELS)
+    try:
+        img = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
+    except cv2.error:  # a header PIL cannot read but OpenCV refuses (its own size limit)
+        img = None
     if img is None or img.size == 0:
         raise ImageFileError('cannot read image %s: %s' % (
             name, 'empty file' if not buffer.size else 'not an image OpenCV can decode'))
@@ -83,14 +109,22 @@ def read_image_file(path):
     return decode_image(data, path)
 
 
+def _imwrite(path, img):
+    try:
+        return cv2.imwrite(path, img)
+    except cv2.error:  # an extension OpenCV has no encoder for
+        return False
+
+
 def write_image_file(path, img):
-    """``cv2.imwrite(path, img)``, the format chosen by the file name's extension.
+    """``cv2.imwrite(path, img)``, the format chosen by the file name's extension, written as
+    :func:`rcnn.utils.safe_write.write_with` writes (a link at ``path`` is replaced, not followed).
 
     :raises ImageFileError: naming the file when it cannot be written
     """
     try:
-        written = cv2.imwrite(path, img)
-    except cv2.error:  # an extension OpenCV has no encoder for
+        written = safe_write.write_with(path, lambda tmp: _imwrite(tmp, img))
+    except OSError:  # the writer failed, or the folder is missing or read-only
         written = False
     if not written:
         raise ImageFileError('cannot write %s (does its folder exist, is it writable, and is the '

@@ -23,6 +23,11 @@ class JsonLinesError(UserError, ValueError):
     """A JSON-lines file that cannot be read as records; the message names the file and line."""
 
 
+def _refuse_constant(name):
+    """json's hook for NaN, Infinity and -Infinity: never taken silently (the writers refuse them)."""
+    raise ValueError('%s is not a number a record may hold' % name)
+
+
 def _parse(path, data):
     """([(line number, record)], bytes of the whole lines) of a JSON-lines file's bytes."""
     records, good_bytes, start, number = [], 0, 0, 0
@@ -36,7 +41,7 @@ def _parse(path, data):
         start = end + 1
         if line.strip():
             try:
-                record = json.loads(line.decode('utf-8'))
+                record = json.loads(line.decode('utf-8'), parse_constant=_refuse_constant)
             except (UnicodeDecodeError, ValueError) as err:
                 raise JsonLinesError('%s:%d: not a JSON record (%s); is it a file of this tool?'
                                      % (path, number, str(err)[:80])) from None
@@ -81,7 +86,8 @@ def _open_append(path, create):
 class JsonLinesStore:
     """An append-only JSON-lines file, opened for more records.
 
-    :param path: the file; created (never through a link) when missing
+    :param path: the file; created (never through a link) when missing; an empty file is taken
+        as a new one
     :param header: the first record of a file this store writes (a dict with ``"format"``), or
         None for a file of records only. An existing file must start with a record of the same
         format, else it is refused.
@@ -96,12 +102,13 @@ class JsonLinesStore:
         if os.path.islink(path):
             raise UserError('%s is a symbolic link; results are never written through links, '
                             'choose another output' % path)
-        if os.path.exists(path):
+        exists = os.path.exists(path)
+        if exists and os.path.getsize(path):
             self.header, self.records = self._load(header, required)
             self._file = _open_append(path, create=False)
-        else:
+        else:  # new, or empty (a writer killed before its first line): nothing to keep
             self.header, self.records = header, []
-            self._file = _open_append(path, create=True)
+            self._file = _open_append(path, create=not exists)
             if header is not None:
                 self._write([header])
 

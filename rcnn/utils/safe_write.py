@@ -45,6 +45,22 @@ def _create_exclusive(path):
     return os.fdopen(os.open(path, flags, 0o666), 'wb')
 
 
+def _create_fresh(path, keep_extension=False, attempts=8):
+    """(temporary path, open binary file) of a new file beside ``path``; a name already taken
+    (by chance, or by something planted there) is never opened: another name is drawn.
+
+    :raises FileExistsError: when ``attempts`` names in a row are taken
+    """
+    for _ in range(attempts - 1):
+        tmp = temp_name(path, keep_extension)
+        try:
+            return tmp, _create_exclusive(tmp)
+        except FileExistsError:
+            continue
+    tmp = temp_name(path, keep_extension)
+    return tmp, _create_exclusive(tmp)
+
+
 def _replace(tmp, path):
     """fsync ``tmp`` and rename it over ``path`` (a link at ``path`` is replaced, not followed)."""
     with open(tmp, 'rb') as f:
@@ -69,8 +85,8 @@ def write_with(path, write, keep_extension=True):
         is removed and ``path`` is untouched
     """
     _refuse_folder(path)
-    tmp = temp_name(path, keep_extension)
-    _create_exclusive(tmp).close()
+    tmp, created = _create_fresh(path, keep_extension)
+    created.close()
     try:
         if write(tmp) is False:
             raise OSError('could not write %s' % path)
@@ -88,9 +104,9 @@ def open_atomic(path, mode='w', encoding='utf-8'):
     if mode not in ('w', 'wb'):
         raise ValueError("open_atomic writes whole files: mode 'w' or 'wb', not %r" % mode)
     _refuse_folder(path)
-    tmp = temp_name(path)
+    tmp, created = _create_fresh(path)
     try:
-        with _create_exclusive(tmp) as raw:
+        with created as raw:
             if mode == 'w':
                 with open(raw.fileno(), 'w', encoding=encoding, closefd=False) as text:
                     yield text

@@ -239,3 +239,51 @@ def test_without_cfg_no_face_is_masked_or_dropped_for_size(tmp_path, monkeypatch
     roi = retinaface('val', str(tmp_path / 'root'), data).gt_roidb()[0]
     np.testing.assert_array_equal(roi['boxes'], [[1, 1, 6, 21], [2, 2, 32, 32]])
     assert 'boxes_mask' not in roi
+
+
+def test_label_file_encoding_bom_and_line_ends(tmp_path, mnet_config):
+    data = make_split(tmp_path, 'val', '', {'a.jpg': (20, 20)})
+    label = os.path.join(data, 'val', 'label.txt')
+    with open(label, 'wb') as f:
+        f.write(b'\xef\xbb\xbf# a.jpg\r\n1 1 5 5\r\n')  # a UTF-8 BOM and Windows line ends
+    assert read_label_file(label) == [('a.jpg', 1, [(2, (1.0, 1.0, 5.0, 5.0))])]
+    np.testing.assert_array_equal(retinaface('val', str(tmp_path / 'root'), data).gt_roidb()[0]['boxes'],
+                                  [[1, 1, 6, 6]])
+    with open(label, 'wb') as f:
+        f.write(b'# a.jpg\n1 1 5 5\n# caf\xe9.jpg\n1 1 5 5\n')  # Latin-1, not UTF-8
+    with pytest.raises(LabelFileError) as err:
+        retinaface('val', str(tmp_path / 'root'), data).gt_roidb()
+    assert str(err.value) == '%s:3: not UTF-8 text (byte 0xe9); label.txt must be UTF-8' % label
+
+
+def test_a_huge_image_header_is_one_error_naming_image_and_line(tmp_path, mnet_config):
+    """A 100-byte PNG claiming 50000x50000: no DecompressionBombError, no decoding."""
+    from tests.rcnn.utils.test_image_file import png_header
+    data = make_split(tmp_path, 'train', '# a.jpg\n%s\n# bomb.png\n%s\n' % (TRAIN_LINE, TRAIN_LINE),
+                      {'a.jpg': (64, 48)})
+    bomb = os.path.join(data, 'train', 'images', 'bomb.png')
+    with open(bomb, 'wb') as f:
+        f.write(png_header(50000, 50000))
+    with pytest.raises(LabelFileError) as err:
+        retinaface('train', str(tmp_path / 'root'), data).gt_roidb()
+    label = os.path.join(data, 'train', 'label.txt')
+    assert str(err.value) == ('%s:3: image %s is 50000x50000 (2500.0 megapixels), over the limit of 1073.7 '
+                              'that OpenCV decodes; remove it from the split or shrink it' % (label, bomb))
+    with pytest.raises(LabelFileError, match=r'label.txt:1: image .*a.jpg is 64x48 \(0.0 megapixels\), over '
+                                             r'the limit of 0.0'):
+        retinaface('train', str(tmp_path / 'root'), data, max_pixels=1000).gt_roidb()
+    roidb = retinaface('train', str(tmp_path / 'root'), data, max_pixels=0).gt_roidb()
+    assert (roidb[1]['width'], roidb[1]['height']) == (50000, 50000)
+
+
+def test_the_size_cache_replaces_a_planted_link(tmp_path, mnet_config):
+    data = make_split(tmp_path, 'val', '# a.jpg\n1 1 5 5\n', {'a.jpg': (20, 30)})
+    root = tmp_path / 'root'
+    victim = tmp_path / 'victim.json'
+    victim.write_bytes(b'precious')
+    split = retinaface('val', str(root), data)
+    os.symlink(victim, split.cache_file)
+    assert split.gt_roidb()[0]['width'] == 20
+    assert victim.read_bytes() == b'precious' and not os.path.islink(split.cache_file)
+    assert json.load(open(split.cache_file))['images'][os.path.join(data, 'val', 'images', 'a.jpg')][:2] == [20, 30]
+    assert [n for n in os.listdir(os.path.dirname(split.cache_file)) if '.tmp-' in n] == []

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 import scipy.io
 
+from rcnn.errors import GroundTruthError, PredictionFormatError
 from rcnn.evaluation import widerface_eval as we
-from tests.cli_cases import assert_one_error, assert_success, run_command, run_in_process
+from tests.cli_cases import assert_one_error, assert_success, load_script, run_command, run_in_process
 from tests.shared_data import shared_path, widerface_val_images
+
+tool = load_script(os.path.join('tools', 'widerface_eval.py'), 'widerface_eval_tool')
 
 CHARRIN = ('reference_outputs', 'charrin_retinaface_cpp')
 # The official MATLAB tool's APs (from its own PR files) and the Python port's, in percent.
@@ -314,7 +317,7 @@ def test_mat_loader_and_the_two_ways_of_scoring_a_subset(small_set, capsys):
                              'images have none and are left out):' % pred_dir, 'easy     91.67%'),
     }
     for option, (scope, easy) in expected.items():
-        outcome = run_in_process(we.main, ['--pred', pred_dir, '--gt', gt_dir, '--protocol', 'python',
+        outcome = run_in_process(tool.main, ['--pred', pred_dir, '--gt', gt_dir, '--protocol', 'python',
                                            option], capsys)
         assert_success(outcome)
         lines = outcome[1].splitlines()
@@ -324,8 +327,8 @@ def test_mat_loader_and_the_two_ways_of_scoring_a_subset(small_set, capsys):
 def test_command_line_writes_plot_and_curves(small_set, tmp_path, capsys):
     gt_dir, pred_dir = small_set
     png, npz, table = tmp_path / 'pr.png', tmp_path / 'pr.npz', tmp_path / 'pr.csv'
-    we.main(['--pred', pred_dir, '--gt', gt_dir, '--plot', str(png), '--curves', str(npz), '--allow-missing'])
-    we.main(['--pred', pred_dir, '--gt', gt_dir, '--curves', str(table), '--allow-missing'])
+    tool.main(['--pred', pred_dir, '--gt', gt_dir, '--plot', str(png), '--curves', str(npz), '--allow-missing'])
+    tool.main(['--pred', pred_dir, '--gt', gt_dir, '--curves', str(table), '--allow-missing'])
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     saved = np.load(npz)
     assert saved['thresholds'][0] == 0.999 and saved['thresholds'][-1] == 0
@@ -345,7 +348,7 @@ def test_command_line_writes_plot_and_curves(small_set, tmp_path, capsys):
 def test_malformed_prediction_file_names_file_and_line(tmp_path, body, line, message):
     path = tmp_path / 'x.txt'
     path.write_text(body)
-    with pytest.raises(we.PredictionFormatError, match=message) as error:
+    with pytest.raises(PredictionFormatError, match=message) as error:
         we.read_prediction_file(str(path))
     assert str(error.value).startswith('%s:%d:' % (path, line))
 
@@ -364,7 +367,7 @@ def test_label_txt_ground_truth(tmp_path):
     assert we.evaluate_label_txt(predictions, str(label)) == {'all': pytest.approx(2 / 3)}
     bad = tmp_path / 'bad.txt'
     bad.write_text('# e/a.jpg\n10 10 x 20\n')
-    with pytest.raises(we.GroundTruthError, match='bad.txt:2:'):
+    with pytest.raises(GroundTruthError, match='bad.txt:2:'):
         we.load_label_txt(str(bad))
 
 
@@ -392,8 +395,16 @@ def bad_inputs(small_set, tmp_path):
     write_prediction(str(malformed), '0--Parade/b', [FACE_A + [1.0]])
     write_prediction(str(malformed), '1--Handshaking/c', [FACE_B + [0.7]])
     (tmp_path / 'bad_label.txt').write_text('# 0--Parade/a.jpg\n10 10 x 20\n')
+    latin1 = tmp_path / 'latin1'
+    write_prediction(str(latin1), '0--Parade/a', [FACE_A + [1.0]])
+    write_prediction(str(latin1), '0--Parade/b', [FACE_A + [1.0]])
+    write_prediction(str(latin1), '1--Handshaking/c', [FACE_B + [0.7]])
+    (latin1 / '0--Parade' / 'a.txt').write_bytes(b'0--Parade/a.jpg\n1\n1 2 3 4 0.5 caf\xe9\n')  # Latin-1
+    (tmp_path / 'latin1_label.txt').write_bytes(b'# 0--Parade/a.jpg\n10 10 20 20 \xff\n')
+    (tmp_path / 'empty_label.txt').write_bytes(b'')
+    (tmp_path / 'folder.csv').mkdir()
     return dict(gt=gt_dir, pred=pred_dir, corrupt=corrupt, wrong=wrong, malformed=malformed,
-                tmp=tmp_path)
+                latin1=latin1, folder_csv=tmp_path / 'folder.csv', tmp=tmp_path)
 
 
 # (argv, exit status, strings the one error line must name)
@@ -417,13 +428,23 @@ BAD_INPUTS = [
      ['{tmp}/no/pr.png']),
     (['--pred', '{pred}', '--gt', '{gt}', '--allow-missing', '--curves', '{tmp}/no/pr.csv'], 1,
      ['{tmp}/no/pr.csv']),
+    (['--pred', '{pred}', '--gt', '{gt}', '--allow-missing', '--plot', '{tmp}/pr.xyz'], 2,
+     ['--plot', '{tmp}/pr.xyz', '.png or .pdf or .svg']),
+    (['--pred', '{pred}', '--gt', '{gt}', '--allow-missing', '--curves', '{tmp}/pr.txt'], 2,
+     ['--curves', '{tmp}/pr.txt', '.npz or .csv']),
+    (['--pred', '{pred}', '--gt', '{gt}', '--allow-missing', '--plot', '{tmp}'], 2, ['--plot', '{tmp}']),
+    (['--pred', '{pred}', '--gt', '{gt}', '--allow-missing', '--curves', '{folder_csv}'], 1,
+     ['{folder_csv}', 'it is a folder']),
+    (['--pred', '{latin1}', '--gt', '{gt}'], 1, ['{latin1}/0--Parade/a.txt:3:', 'not UTF-8']),
+    (['--pred', '{pred}', '--gt', '{tmp}/latin1_label.txt'], 1, ['{tmp}/latin1_label.txt:2:', 'not UTF-8']),
+    (['--pred', '{pred}', '--gt', '{tmp}/empty_label.txt'], 1, ['{tmp}/empty_label.txt', 'lists no images']),
 ]
 
 
 @pytest.mark.parametrize('argv, status, names', BAD_INPUTS,
                          ids=[' '.join(argv) for argv, _, _ in BAD_INPUTS])
 def test_bad_input_gives_one_error_line(argv, status, names, bad_inputs, capsys):
-    outcome = run_in_process(we.main, [a.format(**bad_inputs) for a in argv], capsys)
+    outcome = run_in_process(tool.main, [a.format(**bad_inputs) for a in argv], capsys)
     assert_one_error(outcome, status, *[n.format(**bad_inputs) for n in names])
     assert outcome[1] == '' and outcome[2].count('\n') == 1
 
@@ -442,11 +463,11 @@ def five_reference_files(tmp_path_factory):
 
 def test_five_image_subset_on_the_real_command_line(five_reference_files, val_gt):
     gt_dir = shared_path('annotations', 'widerface_eval_gt')
-    outcome = run_command('rcnn.evaluation.widerface_eval', '--pred', five_reference_files, '--gt', gt_dir)
+    outcome = run_command('tools/widerface_eval.py', '--pred', five_reference_files, '--gt', gt_dir)
     assert_one_error(outcome, 1, '3221 of 3226 ground-truth images have no prediction file',
                      '--only-predicted')
     assert outcome[2].count('\n') == 1  # one line, not a list of the 3221 files
-    outcome = run_command('rcnn.evaluation.widerface_eval', '--pred', five_reference_files, '--gt', gt_dir,
+    outcome = run_command('tools/widerface_eval.py', '--pred', five_reference_files, '--gt', gt_dir,
                           '--only-predicted')
     assert_success(outcome)
     rows = [val_gt.keys.index(name[:-4]) for name, _ in widerface_val_images()]
@@ -456,7 +477,7 @@ def test_five_image_subset_on_the_real_command_line(five_reference_files, val_gt
     assert outcome[1].splitlines()[1:] == ['%-7s %6.2f%%' % (s, 100 * ap) for s, ap in aps.items()]
     assert 'on the 5 images with a prediction file' in outcome[1]
     # scoring all of val instead, the 3221 missing images count as misses: much lower AP
-    outcome = run_in_process_free(we.main, ['--pred', five_reference_files, '--gt', gt_dir,
+    outcome = run_in_process_free(tool.main, ['--pred', five_reference_files, '--gt', gt_dir,
                                             '--allow-missing'])
     assert 'on all 3226 ground-truth images (3221 without a prediction file' in outcome
     whole = [float(line.split()[1][:-1]) for line in outcome.splitlines()[1:]]
@@ -469,3 +490,45 @@ def run_in_process_free(main, argv):
     with contextlib.redirect_stdout(printed):
         assert main(argv) == 0
     return printed.getvalue()
+
+
+def test_plot_and_curves_replace_a_planted_link_instead_of_following_it(small_set, tmp_path, capsys):
+    gt_dir, pred_dir = small_set
+    victim = tmp_path / 'victim.txt'
+    victim.write_bytes(b'not yours')
+    out = tmp_path / 'out'
+    out.mkdir()
+    for name in ('pr.png', 'pr.npz', 'pr.csv'):
+        (out / name).symlink_to(victim)
+    for plot, curves in (('pr.png', 'pr.npz'), (None, 'pr.csv')):
+        argv = ['--pred', pred_dir, '--gt', gt_dir, '--allow-missing', '--curves', str(out / curves)]
+        assert_success(run_in_process(tool.main, argv + (['--plot', str(out / plot)] if plot else []), capsys))
+    assert victim.read_bytes() == b'not yours'
+    assert sorted(os.listdir(out)) == ['pr.csv', 'pr.npz', 'pr.png']  # no temporary file left
+    assert not any(os.path.islink(out / name) for name in os.listdir(out))
+    assert (out / 'pr.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert float(np.load(out / 'pr.npz')['easy_ap']) == pytest.approx(0.6875)
+
+
+def test_curves_go_to_exactly_the_path_asked(small_set, tmp_path, capsys):
+    gt_dir, pred_dir = small_set
+    tmp_path = tmp_path / 'out'
+    tmp_path.mkdir()
+    for name in ('PR.NPZ', 'pr.svg'):
+        option = '--plot' if name.endswith('.svg') else '--curves'
+        argv = ['--pred', pred_dir, '--gt', gt_dir, '--allow-missing', option, str(tmp_path / name)]
+        assert_success(run_in_process(tool.main, argv, capsys))
+    assert sorted(os.listdir(tmp_path)) == ['PR.NPZ', 'pr.svg']
+    assert b'<svg' in (tmp_path / 'pr.svg').read_bytes()[:400]
+    outcome = run_in_process(tool.main, ['--pred', pred_dir, '--gt', gt_dir, '--curves', str(tmp_path / 'pr.txt')],
+                             capsys)
+    assert_one_error(outcome, 2, '--curves', 'pr.txt')
+    assert sorted(os.listdir(tmp_path)) == ['PR.NPZ', 'pr.svg']  # no pr.txt, no pr.txt.npz
+
+
+def test_label_txt_with_a_byte_order_mark_is_ground_truth(tmp_path):
+    label = tmp_path / 'label.txt'
+    label.write_bytes(b'\xef\xbb\xbf# 0--Parade/a.jpg\r\n10 10 20 20\r\n')
+    gt = we.load_label_txt(str(label))
+    assert gt.keys == ['0--Parade/a'] and gt.boxes[0].tolist() == [[10, 10, 20, 20]]
+

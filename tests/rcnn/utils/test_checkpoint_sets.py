@@ -155,7 +155,6 @@ def test_checkpoint_files_and_temp_cleanup(tmp_path):
 
 KILL_DRIVER = r'''
 import os, signal, sys
-sys.path.insert(0, sys.argv[1])
 from tests.rcnn.utils.test_checkpoint_sets import save
 folder = sys.argv[2]
 calls = [0]
@@ -188,8 +187,8 @@ print(total)
 def killed_saves(folder):
     '''Save a set, then replace it with another in a forked process killed after its file operation
     k, for every k (in folder/<k>); returns the count of file operations of a whole save.'''
-    proc = subprocess.run([sys.executable, '-c', KILL_DRIVER, ROOT, folder],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, '-c', KILL_DRIVER, ROOT, folder], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0, proc.stderr
     return int(proc.stdout.split()[0])
 
