@@ -292,7 +292,11 @@ def test_json_and_output_naming_one_file_are_refused(t1, tmp_path, run):
 def test_a_single_huge_image_is_one_error_line_before_decoding(tmp_path, run):
     claimed = write_png_header_only(tmp_path / 'claims.png', 50000, 50000)
     outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', claimed, '--output', tmp_path / 'o.jpg')
-    # at --target-size 640 the network input would be small: OpenCV's own limit refuses it
+    # at --target-size 640 the network input would be small, decoding the image would not
+    assert_one_error(outcome, 1, '%s: the image is 50000x50000 (2500.0 megapixels, 7.5 GB once decoded), '
+                     'over 4 x --max-megapixels 16; it was not decoded' % claimed)
+    outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', claimed, '--output', tmp_path / 'o.jpg',
+                  '--max-megapixels', '0')  # no budget: OpenCV's own limit still holds
     assert_one_error(outcome, 1, '%s: the image is 50000x50000 (2500.0 megapixels), over the limit '
                      'of 1073.7; it was not decoded' % claimed)
     outcome = run('--prefix', mnet25_prefix(), '--gpus', '-1', '--image', claimed, '--output',

@@ -15,8 +15,8 @@ from rcnn.detection.base import target_scale
 from rcnn.pipeline import widerface as wf
 from rcnn.evaluation import widerface_eval as we
 from rcnn.evaluation.widerface_eval import read_prediction_file
-from tests.cli_cases import (assert_one_error, assert_success, load_script, run_command,
-                             run_in_process, write_png_header_only)
+from tests.cli_cases import (assert_one_error, assert_success, load_script, peak_memory_command,
+                             run_command, run_in_process, write_black_png, write_png_header_only)
 from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
 
 
@@ -234,6 +234,19 @@ def test_huge_images_are_skipped_by_their_header(wider, tmp_path, capsys):
     assert ('1--Handshaking/1_claims.png: 50000x50000 pixels at scale 1 give the network a 50000x50000 '
             'input') in outcome[2]
     assert os.listdir(tmp_path / 'wout' / '0--Parade') == ['0_a.txt']
+
+
+def test_a_24000_pixel_png_is_skipped_by_its_header_under_500_mb(wider, tmp_path):
+    write_black_png(wider / '1--Handshaking' / '1_big.png', 24000)
+    write_label(tmp_path / 'list.txt', ['0--Parade/0_a.jpg', '1--Handshaking/1_big.png'])
+    code, out, err, peak = peak_memory_command(
+        'test_widerface.py', '--prefix', mnet25_prefix(), '--gpus', '-1', '--images', wider,
+        '--image-list', tmp_path / 'list.txt', '--output', tmp_path / 'wout')
+    assert_one_error((code, out, err), 1, '1 of 2 images could not be processed', '1--Handshaking/1_big.png')
+    assert ('1_big.png: the image is 24000x24000 (576.0 megapixels, 1.7 GB once decoded), over 4 x '
+            '--max-megapixels 16; it was not decoded') in err  # its network input would pass
+    assert os.listdir(tmp_path / 'wout' / '0--Parade') == ['0_a.txt']
+    assert peak < 500, peak
 
 
 def test_a_link_planted_at_an_output_is_replaced_not_followed(wider, tmp_path, capsys):

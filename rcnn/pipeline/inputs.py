@@ -11,7 +11,7 @@ import os
 from rcnn.errors import ImageFileError, ImageTooLargeError, UserError
 from rcnn.pipeline.records import file_stamp
 from rcnn.pipeline.settings import SCALE_OPTIONS, image_scales
-from rcnn.utils.cli_guards import check_network_input
+from rcnn.utils.cli_guards import DECODE_FACTOR, check_network_input
 from rcnn.utils.image_file import IMAGE_EXTENSIONS, decode_image, header_size
 
 log = logging.getLogger(__name__)
@@ -91,18 +91,28 @@ def check_output_folder(source, output):
 
 
 def check_header(key, data, scales_of, max_megapixels, scale_options):
-    """Refuse an encoded image by its header, before decoding, when its network input would pass
-    ``max_megapixels`` (0: no limit). Headers PIL cannot read pass (the decoded image is checked
-    then); OpenCV's own limit is :func:`decode_image`'s check.
+    """Refuse an encoded image by its header, before decoding: when its network input would pass
+    ``max_megapixels``, or else the image itself ``DECODE_FACTOR`` times that (0: no limit). Headers PIL
+    cannot read pass (the decoded image is checked then); OpenCV's own limit is
+    :func:`decode_image`'s check.
 
-    :param scales_of: function of the image's (H, W) giving the resize factors detection will use
+    :param scales_of: function of the image's (H, W) giving the resize factors detection will use,
+        or None when the network input is checked elsewhere (--letterbox)
     :raises ImageTooLargeError: naming ``key`` and the sizes
     """
     size = header_size(data)
-    if size is None:
+    if size is None or not max_megapixels:
         return
     width, height = size
-    check_network_input(key, (height, width), scales_of((height, width)), max_megapixels, scale_options)
+    if scales_of is not None:
+        check_network_input(key, (height, width), scales_of((height, width)), max_megapixels,
+                            scale_options)
+    if width * height > DECODE_FACTOR * max_megapixels * 1e6:
+        raise ImageTooLargeError(
+            '%s: the image is %dx%d (%.1f megapixels, %.1f GB once decoded), over %d x '
+            '--max-megapixels %g; it was not decoded (raise --max-megapixels, 0: no limit)'
+            % (key, width, height, width * height / 1e6, width * height * 3 / 1e9, DECODE_FACTOR,
+               max_megapixels))
 
 
 def read_image_checked(path, key, scales_of, max_megapixels, scale_options):
@@ -125,10 +135,10 @@ def read_image_checked(path, key, scales_of, max_megapixels, scale_options):
 
 
 def _scales_of(settings):
-    """The resize factors by image shape under ``settings`` (--letterbox: the image itself counts,
-    as decoding it costs that memory)."""
+    """The resize factors by image shape under ``settings`` (None for --letterbox: its canvas is
+    checked once, up front)."""
     if settings.letterbox is not None:
-        return lambda shape: [1.0]
+        return None
     return lambda shape: image_scales(settings, shape)
 
 

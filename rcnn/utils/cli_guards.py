@@ -14,7 +14,9 @@ network sees (an 8000x8000 image at scale 1, 64 megapixels, takes about 30 s and
 mnet.25 on a 2-core CPU; R50 needs several times that). Rather than run out of memory, or
 silently downscale (which changes the detections), the command-line front ends refuse an image
 whose largest network input would pass ``--max-megapixels`` (default 16, i.e. 4000x4000) and say
-what to change; ``--max-megapixels 0`` removes the limit. The library (``RetinaFace.detect``) has no such limit.
+what to change; the batch tools and front ends also refuse, from the header and before decoding,
+an image whose own pixels pass ``DECODE_FACTOR`` times the budget. ``--max-megapixels 0``
+removes the limit. The library (``RetinaFace.detect``) has no such limit.
 """
 import argparse
 import os
@@ -23,6 +25,10 @@ from rcnn.utils.cli import number
 from rcnn.errors import ImageTooLargeError, UserError
 
 DEFAULT_MAX_MEGAPIXELS = 16.0
+# The decoded image may hold this many times --max-megapixels (a 2x downscale per side to the
+# network's budget), checked from the header before decoding: a 48-megapixel photo passes the
+# default 16, a 24000x24000 PNG (576 megapixels, 1.7 GB once decoded) does not.
+DECODE_FACTOR = 4
 #: How many of a list of failed or missing items one error line names.
 NAMED = 3
 
@@ -31,8 +37,9 @@ def add_max_megapixels_option(parser):
     """Add ``--max-megapixels`` (a float >= 0, 0 = no limit) to an argparse parser."""
     parser.add_argument('--max-megapixels', type=number(0), default=DEFAULT_MAX_MEGAPIXELS,
                         metavar='MP',
-                        help='refuse an image whose network input passes MP megapixels, as a '
-                             'guard against running out of memory; 0: no limit (default %(default)s)')
+                        help='refuse an image whose network input passes MP megapixels, or whose '
+                             'decoded pixels pass %d x MP, as a guard against running out of memory; '
+                             '0: no limit (default %%(default)s)' % DECODE_FACTOR)
 
 
 QUARTER_TURNS = (0, 90, 180, 270)
