@@ -40,9 +40,12 @@ import cv2
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 from rcnn.detection.batching import letterbox_scale  # noqa: E402
-from rcnn.pipeline import batch_pipeline  # noqa: E402
+from rcnn.pipeline.inputs import InputItem  # noqa: E402
+from rcnn.pipeline.run import run_pipeline  # noqa: E402
+from rcnn.pipeline.settings import DetectorSpec, default_settings  # noqa: E402
+from rcnn.pipeline.store import ResultsFolder  # noqa: E402
+from rcnn.pipeline.workers import loaded_model  # noqa: E402
 from rcnn.utils.image_file import read_image_file  # noqa: E402
 
 SHARED = os.environ.get('RETINAFACE_SHARED_DATA') or os.path.join(os.path.dirname(ROOT), 'shared', 'data')
@@ -114,12 +117,12 @@ def plain_loop(paths, threshold, fit=None):
 
 def pipeline(paths, spec, settings, workers, model_workers):
     """run_pipeline on the photos once the model (or every model worker's) is loaded."""
-    items = [batch_pipeline.InputItem(os.path.basename(p), p) for p in paths]
-    with batch_pipeline.loaded_model(spec, model_workers) as model, \
-            tempfile.TemporaryDirectory() as out:
-        summary = batch_pipeline.run_pipeline(items, model, settings, out, workers=workers,
-                                              progress=False)
-    return summary.seconds, summary.decode_wait, summary.faces
+    items = [InputItem(os.path.basename(p), p) for p in paths]
+    with loaded_model(spec, model_workers) as model, tempfile.TemporaryDirectory() as out, \
+            ResultsFolder(out, {}) as results:
+        faces, _, seconds, decode_wait = run_pipeline(items, model, settings, results,
+                                                      workers=workers, progress=False)
+    return seconds, decode_wait, faces
 
 
 def run_method(args):
@@ -129,13 +132,13 @@ def run_method(args):
         result = plain_loop(paths, args.threshold, LETTERBOX if args.run == 'loop-fit' else None)
     else:
         backend, mode = args.run.split('-')
-        settings = batch_pipeline.default_settings(
+        settings = default_settings(
             threshold=args.threshold, batch_size=args.batch_size,
             letterbox=LETTERBOX if mode == 'letterbox' else None)
         model_workers = 1 if mode == 'exact' else args.model_workers
         threads = 0 if model_workers > 1 else args.ort_threads if backend == 'onnx' else args.mxnet_threads
-        spec = batch_pipeline.DetectorSpec(backend, args.onnx if backend == 'onnx' else mnet25_prefix(),
-                                           0, 'net3', 0.4, threads)
+        spec = DetectorSpec(backend, args.onnx if backend == 'onnx' else mnet25_prefix(),
+                            0, 'net3', 0.4, threads)
         result = pipeline(paths, spec, settings, args.workers, model_workers)
     print('%.4f %.4f %d' % result)
 

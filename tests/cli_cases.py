@@ -58,3 +58,56 @@ def assert_one_error(outcome, status, *names):
 def assert_success(outcome):
     code, _, err = outcome
     assert code == 0 and 'error:' not in err and 'Traceback' not in err, err
+
+
+def _png_chunk(kind, data):
+    import struct
+    import zlib
+    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)
+
+
+def write_png_header_only(path, width, height):
+    """A ~100-byte PNG whose header claims ``width`` x ``height`` grey pixels (one empty IDAT)."""
+    import struct
+    import zlib
+    header = struct.pack('>IIBBBBB', width, height, 8, 0, 0, 0, 0)
+    data = (b'\x89PNG\r\n\x1a\n' + _png_chunk(b'IHDR', header)
+            + _png_chunk(b'IDAT', zlib.compress(b'\x00' * 16)) + _png_chunk(b'IEND', b''))
+    with open(path, 'wb') as f:
+        f.write(data)
+    return path
+
+
+def write_black_png(path, side):
+    """A real, complete ``side`` x ``side`` black grey PNG, compressed row by row (24000 px: about
+    0.6 MB on disk, 576 megapixels, 1.7 GB once decoded to BGR)."""
+    import struct
+    import zlib
+    compressor = zlib.compressobj(9)
+    row = b'\x00' * (side + 1)  # filter byte + pixels
+    body = b''.join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack('>IIBBBBB', side, side, 8, 0, 0, 0, 0)
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + _png_chunk(b'IHDR', header) + _png_chunk(b'IDAT', body)
+                + _png_chunk(b'IEND', b''))
+    return path
+
+
+def peak_memory_command(relative_path, *argv, timeout=300):
+    """(exit status, stdout, stderr, peak resident MB) of ``python <script> argv...`` run in one
+    process (its VmHWM from /proc: ru_maxrss would carry the parent's peak over a fork and exec)."""
+    code = ('import atexit, runpy, sys\n'
+            'def peak():\n'
+            '    with open("/proc/self/status") as f:\n'
+            '        kb = int([l for l in f if l.startswith("VmHWM:")][0].split()[1])\n'
+            '    sys.stderr.write("peak-rss-mb %.1f\\n" % (kb / 1024.0))\n'
+            'atexit.register(peak)\n'
+            'sys.argv = sys.argv[1:]\n'
+            'runpy.run_path(sys.argv[0], run_name="__main__")\n')
+    done = subprocess.run([sys.executable, '-c', code, os.path.join(ROOT, relative_path)]
+                          + [str(a) for a in argv], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout)
+    lines = done.stderr.splitlines()
+    peak = float([line for line in lines if line.startswith('peak-rss-mb')][-1].split()[1])
+    err = '\n'.join(line for line in lines if not line.startswith('peak-rss-mb'))
+    return done.returncode, done.stdout, err, peak

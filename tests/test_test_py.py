@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+from rcnn.pipeline.records import output_name
 from tests.cli_cases import (assert_one_error, assert_success, load_script, run_command,
-                             run_in_process)
+                             run_in_process, write_png_header_only)
 from tests.shared_data import mnet25_prefix, shared_path
 
 demo = load_script('test.py', 'retinaface_test_script')
@@ -193,21 +194,29 @@ def photos(tmp_path, t1):
     return folder
 
 
+def folder_records(out):
+    """The records of test.py's folder mode (after the header record), by path."""
+    lines = (out / 'detections.jsonl').read_text().splitlines()
+    assert json.loads(lines[0])['format'] == 'retinaface-detections'
+    return {record['path']: record for record in map(json.loads, lines[1:])}
+
+
 def test_folder_results_for_every_input_file_and_inputs_untouched(photos, tmp_path, run):
     before = checksums(photos)
     out = tmp_path / 'out'
     outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', out)
     assert_success(outcome)
     assert checksums(photos) == before
-    assert sorted(os.listdir(out)) == ['x.jpg.jpg', 'x.jpg.json', 'x.png.jpg', 'x.png.json',
-                                       'y.bmp.jpg', 'y.bmp.json']
-    results = {name: json.loads((out / (name + '.json')).read_text()) for name in ('x.jpg', 'x.png', 'y.bmp')}
-    assert {name: r['image'] for name, r in results.items()} == {
-        name: str(photos / name) for name in results}
-    assert len(results['x.jpg']['faces']) == 6
-    assert 0 < len(results['x.png']['faces']) < 6   # a crop: not the same result as x.jpg
-    total = sum(len(r['faces']) for r in results.values())
-    assert '%d faces in 3 of 3 images' % total in outcome[1]
+    records = folder_records(out)
+    assert sorted(records) == ['x.jpg', 'x.png', 'y.bmp']
+    assert len(records['x.jpg']['scores']) == 6
+    assert 0 < len(records['x.png']['scores']) < 6   # a crop: not the same result as x.jpg
+    assert len(os.listdir(out / 'drawn')) == 3
+    # the same faces as the single-image mode
+    single = detections(run, photos / 'x.jpg', tmp_path)
+    np.testing.assert_allclose(records['x.jpg']['boxes'], [f['box'] for f in single['faces']], atol=0.011)
+    total = sum(len(r['scores']) for r in records.values())
+    assert '3 images (0 already done' in outcome[1] and '%d faces' % total in outcome[1]
 
 
 def test_folder_with_an_undecodable_file_processes_the_rest_and_fails(photos, tmp_path):
@@ -218,12 +227,13 @@ def test_folder_with_an_undecodable_file_processes_the_rest_and_fails(photos, tm
                           '--output', out)
     assert_one_error(outcome, 1, '1 of 4 images could not be processed', 'broken.jpg')
     assert checksums(photos) == before
-    assert sorted(os.listdir(out)) == ['x.jpg.jpg', 'x.jpg.json', 'x.png.jpg', 'x.png.json',
-                                       'y.bmp.jpg', 'y.bmp.json']
-    skipped = [line for line in outcome[2].splitlines() if line.startswith('skipped:')]
+    records = folder_records(out)
+    assert sorted(records) == ['broken.jpg', 'x.jpg', 'x.png', 'y.bmp']
+    assert records['broken.jpg']['error'].startswith('cannot read image %s' % (photos / 'broken.jpg'))
+    assert len(os.listdir(out / 'drawn')) == 3
+    skipped = [line for line in outcome[2].splitlines() if 'skipped:' in line]
     assert len(skipped) == 1 and str(photos / 'broken.jpg') in skipped[0]
-    assert 'in 3 of 4 images' in outcome[1]
-    assert '4/4' in outcome[2]  # the progress bar went through every file
+    assert '4 images (0 already done' in outcome[1]
 
 
 def test_output_folder_equal_to_the_input_folder_is_refused(photos, run):
@@ -236,15 +246,21 @@ def test_output_folder_equal_to_the_input_folder_is_refused(photos, run):
     assert checksums(photos) == before
 
 
-def test_output_that_links_to_an_input_is_refused(photos, tmp_path, run):
+def test_links_in_the_output_folder_are_never_followed(photos, tmp_path, run):
     out = tmp_path / 'out'
     out.mkdir()
-    os.symlink(photos / 'x.png', out / 'x.jpg.jpg')  # writing x.jpg's drawing would replace x.png
+    os.symlink(photos / 'x.png', out / 'detections.jsonl')  # appending would write into x.png
     before = checksums(photos)
     outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', out)
-    assert_one_error(outcome, 1, 'would overwrite', str(photos / 'x.png'))
+    assert_one_error(outcome, 1, str(out / 'detections.jsonl'), 'symbolic link')
     assert checksums(photos) == before
-    assert os.listdir(out) == ['x.jpg.jpg']
+    os.remove(out / 'detections.jsonl')
+    (out / 'drawn').mkdir()
+    planted = out / 'drawn' / output_name('x.jpg', '.jpg')
+    os.symlink(photos / 'y.bmp', planted)  # the drawing of x.jpg would replace y.bmp
+    assert_success(run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', out))
+    assert checksums(photos) == before
+    assert not os.path.islink(planted) and cv2.imread(str(planted)).shape == (886, 1280, 3)
 
 
 def test_folder_image_over_the_pixel_budget_is_skipped(photos, tmp_path, run):
@@ -252,13 +268,46 @@ def test_folder_image_over_the_pixel_budget_is_skipped(photos, tmp_path, run):
     outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', out,
                   '--max-megapixels', '0.2')
     line = assert_one_error(outcome, 1, 'images could not be processed')
-    skipped = [s for s in outcome[2].splitlines() if s.startswith('skipped:')]
-    assert all('--max-megapixels' in s for s in skipped) and 1 <= len(skipped) <= 3, line
-    assert len(os.listdir(out)) == 2 * (3 - len(skipped))
+    errors = [r['error'] for r in folder_records(out).values() if r['error']]
+    assert all('--max-megapixels' in e for e in errors) and 1 <= len(errors) <= 3, line
+    assert len(os.listdir(out / 'drawn')) == 3 - len(errors)
 
 
 def test_json_path_with_a_folder_input_is_refused(photos, tmp_path, run):
     outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', tmp_path / 'out',
                   '--json', tmp_path / 'all.json')
-    assert_one_error(outcome, 1, '--json', 'per image')
+    assert_one_error(outcome, 1, '--json', 'detections.jsonl')
     assert not (tmp_path / 'out').exists() and not (tmp_path / 'all.json').exists()
+
+
+def test_json_and_output_naming_one_file_are_refused(t1, tmp_path, run):
+    (tmp_path / 'x.jpg').write_bytes(b'keep me')
+    outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', t1, '--output', tmp_path / 'x.jpg',
+                  '--json', tmp_path / 'x.jpg')
+    assert_one_error(outcome, 1, '--json %s and --output %s name one file' % (tmp_path / 'x.jpg',
+                                                                              tmp_path / 'x.jpg'))
+    assert (tmp_path / 'x.jpg').read_bytes() == b'keep me'
+
+
+def test_a_single_huge_image_is_one_error_line_before_decoding(tmp_path, run):
+    claimed = write_png_header_only(tmp_path / 'claims.png', 50000, 50000)
+    outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', claimed, '--output', tmp_path / 'o.jpg')
+    # at --target-size 640 the network input would be small, decoding the image would not
+    assert_one_error(outcome, 1, '%s: the image is 50000x50000 (2500.0 megapixels, 7.5 GB once decoded), '
+                     'over 4 x --max-megapixels 16; it was not decoded' % claimed)
+    outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', claimed, '--output', tmp_path / 'o.jpg',
+                  '--max-megapixels', '0')  # no budget: OpenCV's own limit still holds
+    assert_one_error(outcome, 1, '%s: the image is 50000x50000 (2500.0 megapixels), over the limit '
+                     'of 1073.7; it was not decoded' % claimed)
+    outcome = run('--prefix', mnet25_prefix(), '--gpus', '-1', '--image', claimed, '--output',
+                  tmp_path / 'o.jpg', '--target-size', '50000', '--max-size', '50000')
+    assert_one_error(outcome, 1, '%s: 50000x50000 pixels at scale 1 give the network a 50000x50000 '
+                     'input' % claimed, '--max-megapixels')
+    assert not (tmp_path / 'o.jpg').exists()
+
+
+def test_the_original_spellings_still_parse():
+    args = demo.parse_args(['--gpu', '-1', '--thresh', '0.5', '--target_size', '640', '--max_size', '900'])
+    assert (args.gpus, args.threshold, args.target_size, args.max_size) == (-1, 0.5, 640, 900)
+    args = demo.parse_args(['--rotations', '270,0,90,0', '--pyramid'])
+    assert args.rotations == (0, 90, 270) and args.pyramid

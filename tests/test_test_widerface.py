@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 
 import test_widerface as tw
+from rcnn.detection.base import target_scale
+from rcnn.pipeline import widerface as wf
 from rcnn.evaluation import widerface_eval as we
 from rcnn.evaluation.widerface_eval import read_prediction_file
-from tests.cli_cases import assert_one_error, assert_success, load_script, run_command, run_in_process
+from tests.cli_cases import (assert_one_error, assert_success, load_script, peak_memory_command,
+                             run_command, run_in_process, write_black_png, write_png_header_only)
 from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
 
 
@@ -52,42 +55,42 @@ def args_for(root, *extra):
 def test_image_lists(tmp_path):
     label = tmp_path / 'label.txt'
     label.write_text('# 0--Parade/0_a.jpg\n1 2 3 4\n# 1--Handshaking/1_c.jpg\n5 6 7 8\n')
-    assert tw.read_image_list(str(label)) == ['0--Parade/0_a.jpg', '1--Handshaking/1_c.jpg']
-    assert tw.read_image_list(shared_path('annotations', 'retinaface_gt_val', 'label.txt'))[:2] == [
+    assert wf.read_image_list(str(label)) == ['0--Parade/0_a.jpg', '1--Handshaking/1_c.jpg']
+    assert wf.read_image_list(shared_path('annotations', 'retinaface_gt_val', 'label.txt'))[:2] == [
         '0--Parade/0_Parade_marchingband_1_465.jpg', '0--Parade/0_Parade_Parade_0_628.jpg']
     listing = tmp_path / 'wider_val.txt'
     listing.write_text('./0--Parade/0_a.jpg\n\n/1--Handshaking/1_c.jpg\n')
-    assert tw.read_image_list(str(listing)) == ['0--Parade/0_a.jpg', '1--Handshaking/1_c.jpg']
+    assert wf.read_image_list(str(listing)) == ['0--Parade/0_a.jpg', '1--Handshaking/1_c.jpg']
     images = make_wider_folder(tmp_path)
-    assert tw.find_images(str(images)) == ['0--Parade/0_a.jpg', '0--Parade/0_b.jpg',
+    assert wf.find_images(str(images)) == ['0--Parade/0_a.jpg', '0--Parade/0_b.jpg',
                                            '1--Handshaking/1_broken.jpg', '1--Handshaking/1_c.jpg']
     (images.parent / 'wider_val.txt').write_text('./0--Parade/0_b.jpg\n')
-    assert tw.find_images(str(images)) == ['0--Parade/0_b.jpg']
+    assert wf.find_images(str(images)) == ['0--Parade/0_b.jpg']
 
 
 def test_scales_follow_the_original_schedule():
     shape = (687, 1024, 3)
     # 1600 / 687 would make the long side 2385 > 2150, so the long side sets the scale
-    assert tw.target_scale(shape, 1600, 2150) == pytest.approx(2150 / 1024)
-    assert tw.target_scale(shape, 800, 1200) == pytest.approx(800 / 687)
+    assert target_scale(shape, 1600, 2150) == pytest.approx(2150 / 1024)
+    assert target_scale(shape, 800, 1200) == pytest.approx(800 / 687)
     args = tw.parse_args(['--prefix', 'p'])
-    assert tw.scales_for(shape, args) == ([pytest.approx(2150 / 1024)], False)
+    assert wf.scales_for(shape, args) == ([pytest.approx(2150 / 1024)], False)
     args = tw.parse_args(['--prefix', 'p', '--scale', '1.0'])
-    assert tw.scales_for(shape, args) == ([1.0], False)
+    assert wf.scales_for(shape, args) == ([1.0], False)
     args = tw.parse_args(['--prefix', 'p', '--mode', '1'])
-    scales, flip = tw.scales_for(shape, args)
+    scales, flip = wf.scales_for(shape, args)
     assert flip and scales == pytest.approx([s / 800 * 800 / 687 for s in (500, 800, 1100, 1400, 1700)])
 
 
 def test_submission_format_round_trips(tmp_path):
     faces = np.array([[10.5, 20.25, 49.5, 70.0, 0.99], [100, 100, 120, 125, 0.5]], np.float32)
     path = str(tmp_path / 'e' / 'x.txt')
-    tw.write_submission(path, 'e/x.jpg', faces)
+    assert wf.write_submission(str(tmp_path), 'e/x.jpg', faces) == path
     lines = open(path).read().splitlines()
     assert lines[:2] == ['e/x.jpg', '2']
     np.testing.assert_allclose(read_prediction_file(path),
                                [[10.5, 20.25, 40, 50.75, 0.99], [100, 100, 21, 26, 0.5]], atol=1e-6)
-    tw.write_submission(path, 'e/x.jpg', np.zeros((0, 5)))
+    wf.write_submission(str(tmp_path), 'e/x.jpg', np.zeros((0, 5)))
     assert open(path).read() == 'e/x.jpg\n0\n'
 
 
@@ -95,7 +98,7 @@ def test_run_writes_skips_and_reports_unreadable(tmp_path, capsys, caplog):
     make_wider_folder(tmp_path)
     detector = FakeDetector()
     args = args_for(tmp_path, '--thresh', '0.3', '--scale', '1.0')
-    failed = tw.run(args, detector, tw.select_images(args))
+    failed = wf.run(args, detector, wf.select_images(args))
     assert failed == ['1--Handshaking/1_broken.jpg']
     skipped = [line for line in capsys.readouterr().err.splitlines() if line.startswith('skipped:')]
     assert len(skipped) == 1 and '1_broken.jpg' in skipped[0]
@@ -105,12 +108,12 @@ def test_run_writes_skips_and_reports_unreadable(tmp_path, capsys, caplog):
     assert read_prediction_file(str(out / '1--Handshaking' / '1_c.txt')).shape == (2, 5)
 
     again = FakeDetector()
-    with caplog.at_level(logging.INFO, logger='test_widerface'):
-        tw.run(args_for(tmp_path), again, tw.select_images(args))
+    with caplog.at_level(logging.INFO, logger='rcnn.pipeline.widerface'):
+        wf.run(args_for(tmp_path), again, wf.select_images(args))
     assert len(again.calls) == 0   # only the unreadable image is retried, and still fails
     assert '3 of 4 images already written' in caplog.text
     args = args_for(tmp_path, '--overwrite', '--mode', '1')
-    tw.run(args, again, tw.select_images(args))
+    wf.run(args, again, wf.select_images(args))
     assert len(again.calls) == 3 and all(flip and len(scales) == 5 for _, _, scales, flip in again.calls)
 
 
@@ -118,7 +121,7 @@ def test_parts_split_the_list(tmp_path):
     make_wider_folder(tmp_path)
     detector = FakeDetector()
     args = args_for(tmp_path, '--parts', '2', '--part', '1')
-    tw.run(args, detector, tw.select_images(args))
+    wf.run(args, detector, wf.select_images(args))
     assert sorted(os.listdir(tmp_path / 'wout')) == ['0--Parade', '1--Handshaking']
     assert os.listdir(tmp_path / 'wout' / '0--Parade') == ['0_b.txt']
 
@@ -170,7 +173,7 @@ BAD_INPUTS = [
     (['--image-list', '{tmp}/broken.txt'], 1, ['1 of 4 images could not be processed',
                                                 '1--Handshaking/1_broken.jpg']),
     (['--image-list', '{tmp}/present.txt', '--output', '{tmp}/present.txt'], 1,
-     ['cannot write', '{tmp}/present.txt/0--Parade/0_a.txt']),
+     ['--output {tmp}/present.txt is an existing file; name a folder']),
     (['--image-list', '{tmp}/present.txt', '--max-megapixels', '0.004'], 1,
      ['3 of 3 images could not be processed']),
 ]
@@ -183,6 +186,79 @@ def test_bad_input_gives_one_error_line(argv, status, names, wider, tmp_path, ca
     outcome = run_widerface(capsys, tmp_path, wider, *argv)
     assert_one_error(outcome, status, *[n.format(tmp=tmp_path) for n in names])
     assert outcome[2].count('\n') < 6  # a summary, not a line per image (progress bars use \r)
+
+
+def test_output_equal_to_images_never_replaces_an_input(wider, tmp_path, capsys):
+    """A listed JPEG named 0_c.txt: the output of 0_c.jpg would replace it."""
+    event = wider / '0--Parade'
+    (event / '0_c.jpg').write_bytes((event / '0_a.jpg').read_bytes())
+    (event / '0_c.txt').write_bytes((event / '0_a.jpg').read_bytes())
+    write_label(tmp_path / 'list.txt', ['0--Parade/0_c.txt', '0--Parade/0_c.jpg'])
+    before = (event / '0_c.txt').read_bytes()
+    outcome = run_in_process(tw.main, ['--prefix', mnet25_prefix(), '--gpus', '-1', '--images', wider,
+                                       '--image-list', tmp_path / 'list.txt', '--output', wider,
+                                       '--overwrite'], capsys)
+    assert_one_error(outcome, 1, '0--Parade/0_c.txt', '0--Parade/0_c.jpg')
+    assert (event / '0_c.txt').read_bytes() == before
+    write_label(tmp_path / 'list.txt', ['0--Parade/0_c.txt'])  # its own output
+    outcome = run_in_process(tw.main, ['--prefix', mnet25_prefix(), '--gpus', '-1', '--images', wider,
+                                       '--image-list', tmp_path / 'list.txt', '--output', wider,
+                                       '--overwrite'], capsys)
+    assert_one_error(outcome, 1, '--output %s would overwrite the input %s'
+                     % (event / '0_c.txt', event / '0_c.txt'))
+    assert (event / '0_c.txt').read_bytes() == before
+
+
+def test_two_images_sharing_one_output_are_refused_naming_both(wider, tmp_path, capsys):
+    cv2.imwrite(str(wider / '0--Parade' / '0_a.png'), np.zeros((10, 10, 3), np.uint8))
+    write_label(tmp_path / 'list.txt', ['0--Parade/0_a.jpg', '0--Parade/0_a.png'])
+    outcome = run_widerface(capsys, tmp_path, wider, '--image-list', tmp_path / 'list.txt')
+    assert_one_error(outcome, 1, '0--Parade/0_a.jpg and 0--Parade/0_a.png would both write %s'
+                     % (tmp_path / 'wout' / '0--Parade' / '0_a.txt'))
+    assert not (tmp_path / 'wout').exists()
+
+
+def test_a_list_entry_leaving_the_folders_is_refused_naming_it(wider, tmp_path, capsys):
+    (tmp_path / 'list.txt').write_text('0--Parade/0_a.jpg\n0--Parade/../../escape.jpg\n')
+    outcome = run_widerface(capsys, tmp_path, wider, '--image-list', tmp_path / 'list.txt')
+    assert_one_error(outcome, 1, "%s: the entry '0--Parade/../../escape.jpg' leaves the image folder"
+                     % (tmp_path / 'list.txt'))
+    assert not (tmp_path / 'wout').exists()
+
+
+def test_huge_images_are_skipped_by_their_header(wider, tmp_path, capsys):
+    write_png_header_only(wider / '1--Handshaking' / '1_claims.png', 50000, 50000)
+    write_label(tmp_path / 'list.txt', ['0--Parade/0_a.jpg', '1--Handshaking/1_claims.png'])
+    outcome = run_widerface(capsys, tmp_path, wider, '--image-list', tmp_path / 'list.txt')
+    assert_one_error(outcome, 1, '1 of 2 images could not be processed', '1--Handshaking/1_claims.png')
+    assert ('1--Handshaking/1_claims.png: 50000x50000 pixels at scale 1 give the network a 50000x50000 '
+            'input') in outcome[2]
+    assert os.listdir(tmp_path / 'wout' / '0--Parade') == ['0_a.txt']
+
+
+def test_a_24000_pixel_png_is_skipped_by_its_header_under_500_mb(wider, tmp_path):
+    write_black_png(wider / '1--Handshaking' / '1_big.png', 24000)
+    write_label(tmp_path / 'list.txt', ['0--Parade/0_a.jpg', '1--Handshaking/1_big.png'])
+    code, out, err, peak = peak_memory_command(
+        'test_widerface.py', '--prefix', mnet25_prefix(), '--gpus', '-1', '--images', wider,
+        '--image-list', tmp_path / 'list.txt', '--output', tmp_path / 'wout')
+    assert_one_error((code, out, err), 1, '1 of 2 images could not be processed', '1--Handshaking/1_big.png')
+    assert ('1_big.png: the image is 24000x24000 (576.0 megapixels, 1.7 GB once decoded), over 4 x '
+            '--max-megapixels 16; it was not decoded') in err  # its network input would pass
+    assert os.listdir(tmp_path / 'wout' / '0--Parade') == ['0_a.txt']
+    assert peak < 500, peak
+
+
+def test_a_link_planted_at_an_output_is_replaced_not_followed(wider, tmp_path, capsys):
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('keep me')
+    (tmp_path / 'wout' / '0--Parade').mkdir(parents=True)
+    os.symlink(victim, tmp_path / 'wout' / '0--Parade' / '0_a.txt')
+    outcome = run_widerface(capsys, tmp_path, wider, '--image-list', tmp_path / 'present.txt',
+                            '--overwrite')
+    assert_success(outcome)
+    assert victim.read_text() == 'keep me'
+    assert read_prediction_file(str(tmp_path / 'wout' / '0--Parade' / '0_a.txt')).shape[1] == 5
 
 
 def test_undecodable_image_is_skipped_and_the_others_written(wider, tmp_path, capsys):

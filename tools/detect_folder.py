@@ -6,20 +6,25 @@
 
 --model-workers processes each load the model and decode and detect whole batches of --batch-size
 images side by side (with --model-workers 1 the model runs here, fed by --workers decoding
-processes). Results go to ``<output>/detections.jsonl`` (one JSON record per image, in input order:
-path, width, height, boxes, scores, landmarks, error), appended and flushed per batch, and to
-``<output>/detections.parquet`` at the end where pyarrow is installed. A rerun skips the images
-already recorded: an interrupted run loses at most its batches in flight. Files that cannot be read,
-and images whose network input would pass --max-megapixels, are recorded with their error,
-reported and skipped. --draw writes ``<output>/drawn/``, --crops
-SIZE aligned face crops (ArcFace template) to ``<output>/crops/``; inputs are never written to.
+processes). Results go to ``<output>/detections.jsonl`` (a header record with the settings, then one
+JSON record per image, in input order: path, width, height, boxes, scores, landmarks, error, bytes,
+mtime_ns), appended and flushed per batch, and to ``<output>/detections.parquet`` at the end where
+pyarrow is installed. A rerun with the same settings skips the images already recorded (an
+interrupted run loses at most its batches in flight), detects changed files again and drops the
+records of files no longer listed; other settings are refused unless --overwrite. One run at a time
+holds the folder. Files that cannot be read, and images whose network input would pass
+--max-megapixels (read from the header, before decoding), are recorded with their error, reported
+and skipped; the run then ends with exit status 1. --draw writes ``<output>/drawn/``, --crops SIZE
+aligned face crops (ArcFace template) to ``<output>/crops/``; inputs are never written to.
 """
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rcnn.pipeline import batch_pipeline  # noqa: E402
-from rcnn.utils import cli  # noqa: E402
+from rcnn.errors import UserError
+from rcnn.pipeline import inputs, options
+from rcnn.pipeline.run import detect_into_folder, summary_line
+from rcnn.utils import cli
+from rcnn.utils.cli_guards import skipped_images_error
+from rcnn.utils.image_file import IMAGE_EXTENSIONS
 
 DEFAULT_MODEL_WORKERS = max(1, min(4, os.cpu_count() or 1))
 DEFAULT_DECODERS = max(1, min(4, (os.cpu_count() or 2) - 1))
@@ -27,7 +32,7 @@ DEFAULT_DECODERS = max(1, min(4, (os.cpu_count() or 2) - 1))
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
-    batch_pipeline.add_detection_arguments(parser)
+    options.add_detection_arguments(parser)
     run = parser.add_argument_group('pipeline')
     run.add_argument('--model-workers', type=cli.number(1, 64, kind=int),
                      metavar='N',
@@ -53,26 +58,26 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging()
-    spec = batch_pipeline.spec_from_args(args)
+    spec = options.spec_from_args(args)
+    settings = options.settings_from_args(args)
     if args.model_workers > 1 and args.workers is not None:
-        raise cli.UserError('--workers %d: decoding processes feed a model in this process, but '
-                            '--model-workers %d decode their own batches; drop one of the two'
-                            % (args.workers, args.model_workers))
+        raise UserError('--workers %d: decoding processes feed a model in this process, but '
+                        '--model-workers %d decode their own batches; drop one of the two'
+                        % (args.workers, args.model_workers))
     if args.crops:
-        batch_pipeline.check_crop_size(args.crops)
-    batch_pipeline.check_output_folder(args.input, args.output)
-    items = batch_pipeline.list_inputs(args.input, exclude=args.output)
+        options.check_crop_size(args.crops)
+    inputs.check_output_folder(args.input, args.output)
+    items = inputs.list_inputs(args.input, exclude=args.output)
     if not items:
-        raise cli.UserError('no images in %s (looked for %s files)'
-                            % (args.input, ', '.join(batch_pipeline.IMAGE_EXTENSIONS)))
-    with batch_pipeline.loaded_model(spec, args.model_workers) as model:
-        summary = batch_pipeline.run_pipeline(
-            items, model, batch_pipeline.settings_from_args(args), args.output,
-            workers=DEFAULT_DECODERS if args.workers is None else args.workers, draw=args.draw,
-            crop_size=args.crops, progress=args.progress)
-    print(batch_pipeline.summary_line(summary))
-    parquet = batch_pipeline.write_parquet_if_possible(args.output)
-    print('results: %s%s' % (summary.results, ' and %s' % parquet if parquet else ''))
+        raise UserError('no images in %s (looked for %s files)' % (args.input, ', '.join(IMAGE_EXTENSIONS)))
+    summary = detect_into_folder(
+        items, spec, settings, args.output, model_workers=args.model_workers,
+        workers=DEFAULT_DECODERS if args.workers is None else args.workers, draw=args.draw,
+        crop_size=args.crops, overwrite=args.overwrite, progress=args.progress)
+    print(summary_line(summary))
+    print('results: %s%s' % (summary.results, ' and %s' % summary.parquet if summary.parquet else ''))
+    if summary.failed:
+        raise skipped_images_error(summary.failed, len(items))
     return 0
 
 

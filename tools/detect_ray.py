@@ -5,22 +5,27 @@
         --address auto --threads 1                                                    # a cluster
 
 Needs the optional extras (``pip install -r requirements-ray.txt``). Without --address, Ray starts
-in this process on this machine (--num-cpus, default all). The records are those of
-tools/detect_folder.py (path, width, height, boxes, scores, landmarks, error), written as Parquet
-files in --output; a rerun (after a crash or a kill) skips the paths already written. Inputs and
---output must be reachable at the same path from every node.
+in this process on this machine (--num-cpus, default all); an --address that does not answer is
+one error line. The records are those of tools/detect_folder.py (path, width, height, boxes,
+scores, landmarks, error, bytes, mtime_ns), written as Parquet files in --output, with the settings
+in ``<output>/run.json``; a rerun (after a crash or a kill) with the same settings skips the paths
+already written, detects changed files again and drops files no longer listed; other settings are
+refused unless --overwrite. Unreadable or too large images are recorded with their error and the
+run ends with exit status 1. Inputs and --output must be reachable at the same path from every node.
 """
-import os
-import sys
+from rcnn.errors import UserError
+from rcnn.pipeline import inputs, options, ray_job
+from rcnn.pipeline.store import run_settings
+from rcnn.utils import cli
+from rcnn.utils.cli_guards import skipped_images_error
+from rcnn.utils.image_file import IMAGE_EXTENSIONS
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rcnn.pipeline import batch_pipeline, ray_job  # noqa: E402
-from rcnn.utils import cli  # noqa: E402
+SHOWN_ERRORS = 10
 
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
-    batch_pipeline.add_detection_arguments(parser)
+    options.add_detection_arguments(parser)
     ray_options = parser.add_argument_group('ray')
     ray_options.add_argument('--address', help="Ray cluster to join (e.g. 'auto' on a node of it, "
                              "or head-ip:6379); default: start Ray here")
@@ -37,23 +42,28 @@ def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging()
     ray_job.require_ray()
-    spec = batch_pipeline.spec_from_args(args)
-    batch_pipeline.check_output_folder(args.input, args.output)
-    items = batch_pipeline.list_inputs(args.input, exclude=args.output)
+    spec = options.spec_from_args(args)
+    settings = options.settings_from_args(args)
+    inputs.check_output_folder(args.input, args.output)
+    items = inputs.list_inputs(args.input, exclude=args.output)
     if not items:
-        raise cli.UserError('no images in %s (looked for %s files)'
-                            % (args.input, ', '.join(batch_pipeline.IMAGE_EXTENSIONS)))
-    detected, skipped = ray_job.run_ray_job(
-        items, spec, batch_pipeline.settings_from_args(args), args.output, address=args.address,
-        num_cpus=args.num_cpus, actors=args.actors, cpus_per_actor=args.cpus_per_actor)
-    results = ray_job.read_results(args.output, ['scores', 'error'])
-    errors = [e for e in results.column('error').to_pylist() if e]
+        raise UserError('no images in %s (looked for %s files)' % (args.input, ', '.join(IMAGE_EXTENSIONS)))
+    detected, skipped, changed, absent = ray_job.run_ray_job(
+        items, spec, settings, args.output, address=args.address, num_cpus=args.num_cpus,
+        actors=args.actors, cpus_per_actor=args.cpus_per_actor,
+        run_settings=run_settings(spec, settings), overwrite=args.overwrite)
+    results = ray_job.read_results(args.output, ['path', 'scores', 'error'])
+    failed = [(path, error) for path, error in zip(results.column('path').to_pylist(),
+                                                   results.column('error').to_pylist()) if error]
     faces = sum(len(s) for s in results.column('scores').to_pylist() if s is not None)
-    print('%d images detected in this run, %d already done; %s now holds %d records, %d faces, '
-          '%d files not detected (unreadable or too large)'
-          % (detected, skipped, args.output, results.num_rows, faces, len(errors)))
-    for error in errors[:10]:
+    print('%d images detected in this run, %d already done (%d changed inputs detected again, %d '
+          'records of inputs no longer listed dropped); %s now holds %d records, %d faces, %d files '
+          'not detected (unreadable or too large)' % (detected, skipped, changed, absent, args.output,
+                                                       results.num_rows, faces, len(failed)))
+    for _, error in failed[:SHOWN_ERRORS]:
         print('  not detected: %s' % error)
+    if failed:
+        raise skipped_images_error([path for path, _ in failed], len(items))
     return 0
 
 

@@ -5,28 +5,26 @@
 
 The graph is rewritten where ``mx.onnx`` cannot export it (``SoftmaxActivation`` becomes ``softmax``
 over the same axis; see ``rcnn/export/onnx_export.py``), in a copy, without changing the numbers. The
-written model is checked with ``onnx.checker``; where onnxruntime is installed both runtimes then
+written model (made fresh under a temporary name, then renamed over the target: never through a
+link) is checked with ``onnx.checker``; where onnxruntime is installed both runtimes then
 run one test image (``--image``, resized to ``--size``; random pixels without one) and the largest
 absolute difference of each output is printed. Weights, outputs or differences that are not
 finite (NaN, inf), or a difference over ``--tolerance``, end the run with one ``error:`` line and
 exit status 1; so does a missing, truncated or corrupt checkpoint file.
 """
 import logging
-import os
-import sys
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from rcnn.export.onnx_export import (export_onnx, max_differences, mxnet_outputs,  # noqa: E402
-                                    non_finite, onnxruntime_outputs)
-from rcnn.utils.cli_guards import first_few, refuse_overwriting_inputs  # noqa: E402
-from rcnn.utils import cli  # noqa: E402
-from rcnn.utils.checkpoint import params_path, symbol_path  # noqa: E402
-from rcnn.utils.image_file import read_image_file  # noqa: E402
-from retinaface import DETECTOR_PRESETS, RetinaFace  # noqa: E402
+from rcnn.detection.detector import RetinaFace
+from rcnn.export.onnx_export import (export_onnx, max_differences, mxnet_outputs, non_finite,
+                                     onnxruntime_outputs)
+from rcnn.processing.presets import DETECTOR_PRESETS
+from rcnn.utils import cli
+from rcnn.utils.checkpoint import params_path, symbol_path
+from rcnn.utils.cli_guards import first_few, refuse_overwriting_inputs
+from rcnn.utils.image_file import read_image_file
 
 
 def parse_args(argv=None):

@@ -8,7 +8,7 @@ dimension apart in every operator (the reshapes around the softmax copy it with 
 the first dimension of the input and of every output to ``batch`` is all it takes; ONNX Runtime's
 results for a batch then equal its results image by image (checked by the tests).
 """
-import os
+from rcnn.utils import safe_write
 
 BATCH_DIM = 'batch'
 
@@ -17,7 +17,7 @@ def with_dynamic_batch(onnx_path, output_path):
     """Write a copy of the model whose input and outputs take any batch size.
 
     :param onnx_path: a model of tools/export_onnx.py (fixed or dynamic height and width)
-    :param output_path: where the copy goes (written to a temporary name, then renamed)
+    :param output_path: where the copy goes (written fresh under a temporary name, then renamed)
     """
     import onnx
     model = onnx.load(onnx_path)
@@ -26,6 +26,4 @@ def with_dynamic_batch(onnx_path, output_path):
         dim.ClearField('dim_value')
         dim.dim_param = BATCH_DIM
     onnx.checker.check_model(model)
-    temporary = output_path + '.partial'
-    onnx.save(model, temporary)
-    os.replace(temporary, output_path)
+    safe_write.write_with(output_path, lambda tmp: onnx.save(model, tmp))

@@ -24,6 +24,8 @@ import types
 import mxnet as mx
 import numpy as np
 
+from rcnn.utils import safe_write
+
 log = logging.getLogger(__name__)
 
 # mx.onnx's translations go up to opset 13; it stamps models with the newest opset the installed onnx
@@ -156,7 +158,7 @@ def export_onnx(symbol, arg_params, aux_params, onnx_path, input_shape=(1, 3, 64
 
     :param symbol: an MXNet inference graph (e.g. a released ``-symbol.json``), input ``data``
     :param arg_params, aux_params: its weights, {name: NDArray}
-    :param onnx_path: file to write
+    :param onnx_path: file to write (made fresh under a temporary name, then renamed over it)
     :param input_shape: (N, 3, H, W) input shape; with ``dynamic`` only a shape to trace with
     :param dynamic: leave the input height and width (and the outputs' map sizes) open
     :return: list of the rewrites made (see :func:`rewrite_for_onnx`)
@@ -169,13 +171,16 @@ def export_onnx(symbol, arg_params, aux_params, onnx_path, input_shape=(1, 3, 64
     needed = set(rewritten.list_arguments()) | set(rewritten.list_auxiliary_states())
     params = {name: value for name, value in params.items() if name in needed}
     dynamic_shapes = [(input_shape[0], input_shape[1], None, None)] if dynamic else None
-    with _exporter_settings(OPSET):
-        mx.onnx.export_model(rewritten, params, in_shapes=[tuple(input_shape)],
-                             in_types=[np.float32], onnx_file_path=onnx_path, dynamic=dynamic,
-                             dynamic_input_shapes=dynamic_shapes)
-    model = _tidy(onnx.load(onnx_path))
-    onnx.checker.check_model(model)
-    onnx.save(model, onnx_path)
+
+    def write(tmp):
+        with _exporter_settings(OPSET):
+            mx.onnx.export_model(rewritten, params, in_shapes=[tuple(input_shape)],
+                                 in_types=[np.float32], onnx_file_path=tmp, dynamic=dynamic,
+                                 dynamic_input_shapes=dynamic_shapes)
+        model = _tidy(onnx.load(tmp))
+        onnx.checker.check_model(model)
+        onnx.save(model, tmp)
+    safe_write.write_with(onnx_path, write)  # a fresh file renamed over the target: never through a link
     log.info('wrote %s (%s input %s), %d rewrites', onnx_path, 'dynamic' if dynamic else 'fixed',
              input_shape, len(changes))
     return changes

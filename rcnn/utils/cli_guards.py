@@ -2,6 +2,10 @@
 folder and Ray tools, the evaluator), and how their one-line errors name a few of many items (:func:`first_few`,
 :func:`skipped_images_error`).
 
+The detector's extra passes for faces the default call misses (:func:`add_orientation_options`):
+``--pyramid`` and ``--rotations auto|0,90,180,270`` (parsed by :func:`rotations`); the front ends
+pass them to ``detect``/``detect_batch`` only when they differ from the defaults.
+
 Never write over an input: :func:`refuse_overwriting_inputs` compares resolved paths (and, for
 files that exist, the files themselves, so links and hard links count) before any work.
 
@@ -10,14 +14,21 @@ network sees (an 8000x8000 image at scale 1, 64 megapixels, takes about 30 s and
 mnet.25 on a 2-core CPU; R50 needs several times that). Rather than run out of memory, or
 silently downscale (which changes the detections), the command-line front ends refuse an image
 whose largest network input would pass ``--max-megapixels`` (default 16, i.e. 4000x4000) and say
-what to change; ``--max-megapixels 0`` removes the limit. The library (``RetinaFace.detect``) has no such limit.
+what to change; the batch tools and front ends also refuse, from the header and before decoding,
+an image whose own pixels pass ``DECODE_FACTOR`` times the budget. ``--max-megapixels 0``
+removes the limit. The library (``RetinaFace.detect``) has no such limit.
 """
+import argparse
 import os
 
 from rcnn.utils.cli import number
 from rcnn.errors import ImageTooLargeError, UserError
 
 DEFAULT_MAX_MEGAPIXELS = 16.0
+# The decoded image may hold this many times --max-megapixels (a 2x downscale per side to the
+# network's budget), checked from the header before decoding: a 48-megapixel photo passes the
+# default 16, a 24000x24000 PNG (576 megapixels, 1.7 GB once decoded) does not.
+DECODE_FACTOR = 4
 #: How many of a list of failed or missing items one error line names.
 NAMED = 3
 
@@ -26,8 +37,39 @@ def add_max_megapixels_option(parser):
     """Add ``--max-megapixels`` (a float >= 0, 0 = no limit) to an argparse parser."""
     parser.add_argument('--max-megapixels', type=number(0), default=DEFAULT_MAX_MEGAPIXELS,
                         metavar='MP',
-                        help='refuse an image whose network input passes MP megapixels, as a '
-                             'guard against running out of memory; 0: no limit (default %(default)s)')
+                        help='refuse an image whose network input passes MP megapixels, or whose '
+                             'decoded pixels pass %d x MP, as a guard against running out of memory; '
+                             '0: no limit (default %%(default)s)' % DECODE_FACTOR)
+
+
+QUARTER_TURNS = (0, 90, 180, 270)
+
+
+def rotations(text):
+    """An argparse ``type=`` for ``--rotations``: ``'auto'``, or a comma-separated list of quarter
+    turns in degrees (0, 90, 180, 270) -> their sorted tuple without repeats."""
+    text = text.strip().lower()
+    if text == 'auto':
+        return 'auto'
+    try:
+        turns = {int(part) for part in text.split(',')}
+    except ValueError:
+        turns = None
+    if not turns or not turns <= set(QUARTER_TURNS):
+        raise argparse.ArgumentTypeError("must be 'auto' or a comma-separated list of 0, 90, 180, "
+                                         "270 (degrees), got %r" % text)
+    return tuple(sorted(turns))
+
+
+def add_orientation_options(parser):
+    """Add ``--pyramid`` and ``--rotations`` (the detector's passes for faces the default call
+    misses: close-ups, turned photos) to an argparse parser."""
+    parser.add_argument('--pyramid', action='store_true',
+                        help='also detect at the smaller scales that find faces filling most of the '
+                             'image (close-ups)')
+    parser.add_argument('--rotations', type=rotations, default=(0,), metavar='auto|0,90,180,270',
+                        help="quarter turns to try for photos stored turned: 'auto' finds the "
+                             "orientation, or a list of degrees (default 0: upright only)")
 
 
 def check_network_input(name, image_shape, scales, max_megapixels, scale_options):

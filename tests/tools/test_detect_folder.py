@@ -14,7 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-from rcnn.pipeline import batch_pipeline
+from rcnn.pipeline import inputs, store
+from rcnn.pipeline.detect import build_detector
+from rcnn.pipeline.records import output_name
+from rcnn.pipeline.settings import DetectorSpec
+from rcnn.utils import cli
 from tests.shared_data import ROOT, mnet25_prefix, shared_path
 
 _spec = importlib.util.spec_from_file_location('detect_folder', os.path.join(ROOT, 'tools', 'detect_folder.py'))
@@ -55,8 +59,18 @@ def detector():
 
 
 def read_records(out_dir):
-    with open(os.path.join(out_dir, batch_pipeline.RESULTS_NAME)) as f:
-        return [json.loads(line) for line in f]
+    """The records of a results folder, after its header record."""
+    with open(os.path.join(out_dir, store.RESULTS_NAME)) as f:
+        header, *records = [json.loads(line) for line in f]
+    assert header['format'] == store.FORMAT
+    return records
+
+
+def run_main(argv):
+    """Exit status of detect_folder.py's main run as the command runs it."""
+    with pytest.raises(SystemExit) as stopped:
+        cli.run_main(detect_folder.main, [str(a) for a in argv])
+    return stopped.value.code
 
 
 def run_tool(*args):
@@ -67,11 +81,10 @@ def run_tool(*args):
 @pytest.fixture(scope='module')
 def full_run(photo_tree, tmp_path_factory):
     out = tmp_path_factory.mktemp('out') / 'results'
-    status = detect_folder.main([str(photo_tree), '--output', str(out), '--prefix', mnet25_prefix(),
-                                 '--scale', SCALE, '--batch-size', '3', '--model-workers', '1',
-                                 '--workers', '1',
-                                 '--crops', '112', '--draw', '--no-progress'])
-    assert status == 0
+    status = run_main([str(photo_tree), '--output', str(out), '--prefix', mnet25_prefix(),
+                       '--scale', SCALE, '--batch-size', '3', '--model-workers', '1',
+                       '--workers', '1', '--crops', '112', '--draw', '--no-progress'])
+    assert status == 1  # broken.jpg was not detected
     return out
 
 
@@ -100,12 +113,12 @@ def test_an_image_over_max_megapixels_is_recorded_and_skipped(tmp_path):
     (tmp_path / 'in').mkdir()
     shutil.copy(real_images()[0], tmp_path / 'in' / 'big.jpg')
     cv2.imwrite(str(tmp_path / 'in' / 'small.png'), np.zeros((100, 100, 3), np.uint8))
-    status = detect_folder.main([str(tmp_path / 'in'), '--output', str(tmp_path / 'out'), '--prefix',
-                                 mnet25_prefix(), '--max-megapixels', '0.02', '--model-workers', '1',
-                                 '--workers', '0', '--no-progress'])
+    status = run_main([str(tmp_path / 'in'), '--output', str(tmp_path / 'out'), '--prefix',
+                       mnet25_prefix(), '--max-megapixels', '0.02', '--model-workers', '1',
+                       '--workers', '0', '--no-progress'])
     big, small = read_records(tmp_path / 'out')
     height, width = cv2.imread(str(tmp_path / 'in' / 'big.jpg')).shape[:2]
-    assert status == 0
+    assert status == 1
     assert big['error'] == (
         'big.jpg: %dx%d pixels at scale 1 give the network a %dx%d input (%.1f megapixels), over the '
         'limit of 0.02 megapixels; lower the scale (--scale, --target-size / --max-size or '
@@ -120,20 +133,20 @@ def test_crops_and_drawn_images_are_written_beside_not_over_the_inputs(full_run,
     crops = os.listdir(full_run / 'crops')
     assert len(crops) == sum(len(r['scores']) for r in records)
     drawn = os.listdir(full_run / 'drawn')
-    assert sorted(drawn) == sorted(batch_pipeline.output_name(r['path'], '.jpg') for r in records)
+    assert sorted(drawn) == sorted(output_name(r['path'], '.jpg') for r in records)
     crop = cv2.imread(str(full_run / 'crops' / crops[0]))
     assert crop.shape == (112, 112, 3)
     assert not any(name.startswith(('drawn', 'crops')) for name in os.listdir(photo_tree))
 
 
 def test_output_names_are_unique_per_input():
-    names = {batch_pipeline.output_name(key, '.jpg') for key in ('a/x.jpg', 'b/x.jpg', 'x.jpg', 'x.png')}
+    names = {output_name(key, '.jpg') for key in ('a/x.jpg', 'b/x.jpg', 'x.jpg', 'x.png')}
     assert len(names) == 4
 
 
 def test_parquet_holds_the_same_records(full_run):
     pq = pytest.importorskip('pyarrow.parquet', reason='Parquet output needs pyarrow (requirements-ray.txt)')
-    table = pq.read_table(str(full_run / batch_pipeline.PARQUET_NAME))
+    table = pq.read_table(str(full_run / store.PARQUET_NAME))
     assert table.to_pylist() == read_records(full_run)
 
 
@@ -141,8 +154,9 @@ def test_a_rerun_skips_everything(full_run, photo_tree):
     before = read_records(full_run)
     result = run_tool(photo_tree, '--output', full_run, '--prefix', mnet25_prefix(), '--scale', SCALE,
                       '--no-progress')
-    assert result.returncode == 0, result.stderr
-    assert '0 images (%d already done, skipped)' % len(before) in result.stdout
+    assert result.returncode == 1, result.stderr  # broken.jpg is still not detected
+    assert '0 images (%d already done, skipped; 0 changed' % len(before) in result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith('error: 1 of %d images' % len(before))
     assert read_records(full_run) == before
 
 
@@ -176,9 +190,9 @@ def test_a_killed_run_resumes_without_losing_or_doubling(full_run, photo_tree, t
     args = [sys.executable, SCRIPT, str(photo_tree), '--output', str(out), '--prefix',
             mnet25_prefix(), '--scale', SCALE, '--batch-size', '1', '--no-progress'] + mode
     process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    results = out / batch_pipeline.RESULTS_NAME
+    results = out / store.RESULTS_NAME
     deadline = time.time() + 120
-    while time.time() < deadline and not (results.exists() and results.read_text().count('\n') >= 2):
+    while time.time() < deadline and not (results.exists() and results.read_text().count('\n') >= 3):
         time.sleep(0.05)
     workers = child_processes(process.pid) if os.path.isdir('/proc') else []
     process.send_signal(signal.SIGKILL)
@@ -187,23 +201,23 @@ def test_a_killed_run_resumes_without_losing_or_doubling(full_run, photo_tree, t
     while time.time() < deadline and not all(ended(pid) for pid in workers):
         time.sleep(0.05)
     assert all(ended(pid) for pid in workers)
-    done = results.read_text().count('\n')
+    done = results.read_text().count('\n') - 1  # the header
     assert 2 <= done < len(read_records(full_run))
     with open(results, 'a') as f:  # as if killed in the middle of writing the next line
         f.write('{"path": "group1/t')
     result = run_tool(*args[2:])
-    assert result.returncode == 0, result.stderr
-    assert 'torn last line' in result.stderr
+    assert result.returncode == 1, result.stderr  # broken.jpg
+    assert 'ignoring an incomplete last line' in result.stderr
     assert sorted(read_records(out), key=lambda r: r['path']) == \
         sorted(read_records(full_run), key=lambda r: r['path'])
 
 
 def test_two_model_workers_give_the_records_of_one(full_run, photo_tree, tmp_path):
     out = tmp_path / 'two'
-    status = detect_folder.main([str(photo_tree), '--output', str(out), '--prefix', mnet25_prefix(),
-                                 '--scale', SCALE, '--batch-size', '2', '--model-workers', '2',
-                                 '--crops', '112', '--draw', '--no-progress'])
-    assert status == 0
+    status = run_main([str(photo_tree), '--output', str(out), '--prefix', mnet25_prefix(),
+                       '--scale', SCALE, '--batch-size', '2', '--model-workers', '2',
+                       '--crops', '112', '--draw', '--no-progress'])
+    assert status == 1
     assert read_records(out) == read_records(full_run)  # the same records, in input order
     for folder in ('crops', 'drawn'):
         assert sorted(os.listdir(out / folder)) == sorted(os.listdir(full_run / folder))
@@ -213,7 +227,7 @@ def test_a_list_file_names_images_relative_to_itself(photo_tree, tmp_path, detec
     listed = sorted(os.path.relpath(p, tmp_path) for p in real_images())[:2]
     list_file = tmp_path / 'list.txt'
     list_file.write_text('# two photos, one twice\n%s\n\n%s\n%s\n' % (listed[0], listed[1], listed[0]))
-    items = batch_pipeline.list_inputs(str(list_file))
+    items = inputs.list_inputs(str(list_file))
     assert [item.key for item in items] == listed
     assert [os.path.realpath(item.file) for item in items] == sorted(real_images())[:2]
 
@@ -245,8 +259,9 @@ def test_a_list_file_names_images_relative_to_itself(photo_tree, tmp_path, detec
     ('missing model in model workers', 1, 'error: network graph not found: {tmp}/nothing-symbol.json '
                                           '(see model/README.md for where to get the released '
                                           'models and where to put them)'),
-    ('not a results file', 1, 'error: {tmp}/res/detections.jsonl:2: not a JSON record; this is not a '
-                              'results file of this tool (choose another --output)'),
+    ('not a results file', 1, 'error: {tmp}/res/detections.jsonl is not a retinaface-detections file '
+                              '(its first line is not the header this tool writes); choose another '
+                              'output, or move the file away'),
 ])
 def test_expected_failures_are_one_error_line(tmp_path, case, status, message):
     (tmp_path / 'in').mkdir()
@@ -286,14 +301,14 @@ def test_the_onnx_backend_gives_the_mxnet_records(full_run, photo_tree, detector
     export_onnx(detector.symbol, detector.arg_params, detector.aux_params, single, dynamic=True)
     model = str(tmp_path / 'mnet.25-batch.onnx')
     with_dynamic_batch(single, model)
-    spec = batch_pipeline.DetectorSpec('onnx', model, 0, 'net3', 0.4, 1)
-    onnx_detector = batch_pipeline.build_detector(spec)
+    spec = DetectorSpec('onnx', model, 0, 'net3', 0.4, 1)
+    onnx_detector = build_detector(spec)
     options = onnx_detector.session.get_session_options()
     assert options.get_session_config_entry('session.intra_op.allow_spinning') == '0'
     assert options.intra_op_num_threads == 1
-    status = detect_folder.main([str(photo_tree), '--output', str(tmp_path / 'out'), '--onnx', model,
-                                 '--threads', '1', '--scale', SCALE, '--no-progress'])
-    assert status == 0
+    status = run_main([str(photo_tree), '--output', str(tmp_path / 'out'), '--onnx', model,
+                       '--threads', '1', '--scale', SCALE, '--no-progress'])
+    assert status == 1
     expected = {r['path']: r for r in read_records(full_run)}
     for record in read_records(tmp_path / 'out'):
         want = expected[record['path']]

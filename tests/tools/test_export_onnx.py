@@ -187,6 +187,18 @@ def test_script_exports_checks_and_compares(tmp_path, capsys):
     assert_one_error(outcome, 1, 'over --tolerance 0', output)
 
 
+def test_a_link_at_the_default_output_is_replaced_not_followed(tmp_path, capsys):
+    prefix = copy_checkpoint(str(tmp_path / 'm'))
+    victim = tmp_path / 'victim.txt'
+    victim.write_bytes(b'keep me')
+    os.symlink(victim, prefix + '.onnx')  # <prefix>.onnx, the default --output
+    outcome = run_in_process(export_script.main, ['--prefix', prefix, '--size', '64x64'], capsys)
+    assert_success(outcome)
+    assert victim.read_bytes() == b'keep me' and not os.path.islink(prefix + '.onnx')
+    assert onnx.load(prefix + '.onnx').ir_version == IR_VERSION
+    assert sorted(os.listdir(tmp_path)) == ['m-0000.params', 'm-symbol.json', 'm.onnx', 'victim.txt']
+
+
 # ------------------------------------------------------------------ bad input
 
 def copy_checkpoint(prefix, change=None):

@@ -1,4 +1,5 @@
 """rcnn.utils.cli_guards: never write over an input, and how a long list is named in one line."""
+import argparse
 import os
 
 import pytest
@@ -58,3 +59,28 @@ def test_first_few_and_the_skipped_images_error():
     assert str(cli_guards.skipped_images_error(['x.jpg', 'y.png'], 5)) == (
         '2 of 5 images could not be processed and have no output (see the "skipped" lines above): '
         'x.jpg, y.png')
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('auto', 'auto'), ('AUTO ', 'auto'), ('0', (0,)), ('270,90', (90, 270)), ('0,90,180,270,90', (0, 90, 180, 270)),
+])
+def test_rotations_parse_to_auto_or_a_sorted_tuple(text, expected):
+    assert cli_guards.rotations(text) == expected
+
+
+@pytest.mark.parametrize('text', ['45', '', '0,', 'ninety', '-90', '360', 'auto,90'])
+def test_bad_rotations_are_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="must be 'auto' or a comma-separated list"):
+        cli_guards.rotations(text)
+
+
+def test_rotations_option_is_one_error_line(capsys):
+    from rcnn.utils import cli
+    parser = cli.ArgumentParser(prog='tool')
+    cli_guards.add_orientation_options(parser)
+    assert vars(parser.parse_args([])) == {'pyramid': False, 'rotations': (0,)}
+    with pytest.raises(SystemExit) as stopped:
+        parser.parse_args(['--rotations', '45'])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == ("error: argument --rotations: must be 'auto' or a comma-separated "
+                                       "list of 0, 90, 180, 270 (degrees), got '45' (see tool --help)\n")
