@@ -22,7 +22,7 @@ import os
 import sys
 
 from rcnn.errors import UserError
-from rcnn.pipeline import demo
+from rcnn.pipeline import images
 from rcnn.pipeline.run import summary_line
 from rcnn.pipeline.settings import DetectorSpec, default_settings
 from rcnn.processing.presets import DETECTOR_PRESETS
@@ -78,18 +78,18 @@ def main(argv=None):
                                 rotations=args.rotations, max_megapixels=args.max_megapixels)
     if os.path.isdir(args.image):
         output = args.output or DEFAULT_OUTPUT_FOLDER
-        summary = demo.detect_image_folder(args.image, spec, settings, output, args.json, args.overwrite)
+        summary = images.detect_image_folder(args.image, spec, settings, output, args.json, args.overwrite)
         print(summary_line(summary))
         print('records: %s; drawn images in %s' % (summary.results, os.path.join(output, 'drawn')))
-        demo.check_failures(summary)
+        images.check_failures(summary)
         return 0
     output = args.output or DEFAULT_OUTPUT_IMAGE
-    result, seconds = demo.detect_image_file(args.image, spec, settings, output, args.json)
+    result, seconds = images.detect_image_file(args.image, spec, settings, output, args.json)
     print('found %d faces in %s (scale %.3f) in %.3f s'
           % (len(result['faces']), args.image, result['scale'], seconds), file=sys.stderr)
     print('wrote %s' % output, file=sys.stderr)
     if args.json == '-':
-        sys.stdout.write(demo.json_text(result))
+        sys.stdout.write(images.json_text(result))
     return 0
 
 

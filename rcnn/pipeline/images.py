@@ -1,5 +1,5 @@
-"""test.py's body: one image -> a drawn image and its detections as JSON; a folder of images ->
-the folder pipeline (``detections.jsonl`` and drawn images in the output folder)."""
+"""test.py's body: detect faces on one image (a drawn image and its detections as JSON) or on
+every image of a folder (the folder pipeline: ``detections.jsonl`` and drawn images)."""
 import json
 import time
 
