@@ -63,7 +63,7 @@ def detect_batch(detector, images, threshold, scales_of, do_flip, batch_size, le
         for chunk in chunks:
             outputs = detector.forward_batch(np.concatenate([item.tensor for item in chunk]))
             for row, item in enumerate(chunk):
-                candidates[item.image][item.job] = detector._decode(
+                candidates[item.image][item.job] = detector.decode_forward(
                     [out[row:row + 1] for out in outputs], threshold, item.image_size,
                     item.im_scale, item.flip)
 
@@ -81,4 +81,4 @@ def detect_batch(detector, images, threshold, scales_of, do_flip, batch_size, le
                 run(max(pending, key=lambda shape: len(pending[shape])))
     while pending:
         run(next(iter(pending)))
-    return [detector._merge(image_candidates) for image_candidates in candidates]
+    return [detector.merge_candidates(image_candidates) for image_candidates in candidates]

@@ -31,7 +31,9 @@ import mxnet as mx
 from rcnn.processing.nms import gpu_nms_wrapper
 from rcnn.utils.checkpoint import load_checkpoint, symbol_path
 from rcnn.utils.cli import quiet_mxnet
-from rcnn.detection.base import CACHE_SIZE, DetectorBase, DetectorError, LruCache
+from rcnn.detection.base import CACHE_SIZE, DetectorBase
+from rcnn.detection.cache import LruCache
+from rcnn.errors import DetectorError
 
 log = logging.getLogger(__name__)
 
