@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from rcnn.detection.batching import letterbox_scale
+from rcnn.detection.passes import letterbox_scale
 from rcnn.detection.detector import RetinaFace
 from rcnn.processing.bbox_transform import bbox_overlaps
 from rcnn.utils.cli import parse_size

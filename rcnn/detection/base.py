@@ -15,9 +15,11 @@ import logging
 import cv2
 import numpy as np
 
-from rcnn.detection import batching, checks, decoding, heads
-from rcnn.detection.checks import (check_batch_size, check_letterbox, check_nms, check_scales,
-                                   check_threshold)
+from rcnn.detection import batching, checks, decoding, heads, orientation
+from rcnn.detection.checks import (check_batch_size, check_letterbox, check_nms, check_pyramid,
+                                   check_scales, check_threshold)
+from rcnn.detection.passes import Pass, plan_passes
+from rcnn.detection.turns import AUTO, QUARTER_TURNS, check_rotations, turn_image, unturn_candidates
 from rcnn.detection.drawing import draw_detections  # noqa: F401  (rcnn.pipeline imports it here)
 from rcnn.detection.scales import target_scale  # noqa: F401  (rcnn.pipeline imports it here)
 from rcnn.errors import DetectorError
@@ -159,42 +161,56 @@ class DetectorBase:
             image_size = tuple(np.asarray(net_outputs[finest.cls]).shape[2:] * np.int64(finest.stride))
         return self.merge_candidates([self.decode_forward(net_outputs, threshold, image_size, im_scale, flip)])
 
-    def detect(self, img, threshold=0.5, scales=[1.0], do_flip=False):
+    def detect(self, img, threshold=0.5, scales=[1.0], do_flip=False, rotations=(0,), pyramid=False):
         """Faces in an image.
 
         :param img: (H, W, 3) uint8 BGR image as ``cv2.imread`` gives it (grey and BGRA are
-            converted; see :func:`rcnn.detection.checks.to_bgr`), or an image file's path, or a list of such images whose
-            detections are merged
+            converted; see :func:`rcnn.detection.checks.to_bgr`), or an image file's path, or a
+            list of such images whose detections are merged
         :param threshold: minimum face score, in [0, 1]
         :param scales: resize factors (finite, > 0); each scale runs one forward (two with
             ``do_flip``)
         :param do_flip: also run each scale on the mirrored image
+        :param rotations: quarter turns to run, degrees CLOCKWISE applied to the input (a tuple
+            from 0, 90, 180, 270; 90 finds the faces of a photo lying turned 90 degrees
+            counter-clockwise, see :mod:`rcnn.detection.turns`), or ``'auto'``: the upright passes,
+            then the one turn that makes the photo upright when it is not
+            (:mod:`rcnn.detection.orientation`). Each turn runs every scale and flip
+        :param pyramid: add the passes that find faces from the smallest the requested scales see
+            up to the whole image (close-ups; :func:`rcnn.detection.scales.pyramid_scales`)
         :return: (faces (N, 5) float32 [x1, y1, x2, y2, score] pixels of ``img``,
             landmarks (N, 5, 2) float32 or None when the model has none); with ``nms < 0`` faces
-            has a sixth column, the stride
+            has a sixth column, the stride. Whatever the turn, boxes and landmarks are in the
+            input's pixels, each landmark the same point of the face as on the upright photo.
+            All passes are merged by one NMS (or voting).
         :raises DetectorError: for an image or option the detector cannot take, saying what it got
         """
         threshold = check_threshold(threshold)
         scales = check_scales(scales)
+        rotations = check_rotations(rotations)
+        pyramid = check_pyramid(pyramid)
         images = img if isinstance(img, list) else [img]
         if not images:
             raise DetectorError('image: got an empty list of images')
         candidates = []
         for image in images:
             image = self.checked_image(image)
-            for im_scale in scales:
-                for flip in ((False, True) if do_flip else (False,)):
-                    tensor, image_size = self.preprocess(image, im_scale, flip)
-                    outputs = self.forward(tensor)
-                    candidates.append(self.decode_forward(outputs, threshold, image_size, im_scale, flip))
+            turns = (0,) if rotations == AUTO else rotations
+            found = [self.run_pass(image, threshold, step) for step in
+                     plan_passes(image.shape, scales, do_flip, turns, pyramid, nocrop=self._nocrop)]
+            if rotations == AUTO:
+                found += self.auto_turn_candidates(image, threshold, scales, do_flip, pyramid, found)
+            candidates += found
         return self.merge_candidates(candidates)
 
     def detect_batch(self, images, threshold=0.5, scales=[1.0], do_flip=False,
-                     batch_size=batching.DEFAULT_BATCH_SIZE, letterbox=None):
+                     batch_size=batching.DEFAULT_BATCH_SIZE, letterbox=None, rotations=(0,),
+                     pyramid=False):
         """Faces in each of many images, with one forward per group of same-shape network inputs.
 
         Without ``letterbox`` the result of each image equals ``detect(image, threshold, scales,
-        do_flip)`` (to float rounding: the batched convolutions may sum in another order).
+        do_flip, rotations=rotations, pyramid=pyramid)`` (to float rounding: the batched
+        convolutions may sum in another order).
 
         :param images: a sequence (or iterable) of images as :meth:`detect` takes one (arrays or
             paths; each is read and preprocessed only when its turn comes)
@@ -209,6 +225,8 @@ class DetectorBase:
             and right, so that every image is one input shape (times each scale); detections are
             in the original image's pixels, but differ slightly from unpadded detect() near the
             padded border (see :mod:`rcnn.detection.batching`)
+        :param rotations, pyramid: as :meth:`detect` (with ``'auto'``, an image's turned passes
+            run unbatched once its upright ones are done)
         :return: list of (faces, landmarks) per image, as :meth:`detect` returns them
         :raises DetectorError: for an image or option the detector cannot take
         """
@@ -222,7 +240,61 @@ class DetectorBase:
             def scales_of(image_shape):
                 return fixed_scales
         return batching.detect_batch(self, images, threshold, scales_of, do_flip,
-                                     check_batch_size(batch_size), check_letterbox(letterbox))
+                                     check_batch_size(batch_size), check_letterbox(letterbox),
+                                     check_rotations(rotations), check_pyramid(pyramid))
+
+    def run_pass(self, image, threshold, step):
+        """Candidates of one pass (:class:`rcnn.detection.passes.Pass`) over a checked image, in
+        the image's pixels whatever the pass's turn."""
+        turned = turn_image(image, step.turn)
+        tensor, image_size = self.preprocess(turned, step.im_scale, step.flip, pad_to=step.pad_to)
+        found = self.decode_forward(self.forward(tensor), threshold, image_size, step.im_scale,
+                                    step.flip)
+        return unturn_candidates(found, step.turn, image.shape)
+
+    def find_turn(self, image, threshold, scales, upright_candidates):
+        """The quarter turn (degrees clockwise) that makes ``image`` upright, 0 when it is (or
+        when no turn shows faces): the vote of the confident upright faces, else whole-image
+        probes (see :mod:`rcnn.detection.orientation`).
+
+        :param upright_candidates: the candidates of the image's upright passes
+        :return: (turn, {Pass: candidates} of the probes run)
+        """
+        faces, _ = self.merge_candidates(upright_candidates)
+        chosen = orientation.voters(faces)
+        if len(chosen):
+            mosaic = orientation.vote_mosaic(image, chosen)
+            mosaic_faces, _ = self.merge_candidates(
+                [self.run_pass(mosaic, orientation.VOTE_THRESHOLD, Pass(0, 1.0, False, None))])
+            turn = orientation.vote(mosaic_faces, len(chosen))
+            if turn is not None:
+                log.debug('orientation: %d faces vote for a turn of %d degrees', len(chosen), turn)
+                return turn, {}
+        scale = orientation.probe_scale(image.shape, scales)
+        probes, evidence = {}, {}
+        for turn in QUARTER_TURNS:
+            if turn == 0 and scale == min(scales):
+                probe_faces = faces  # the upright passes include this one
+            else:
+                step = Pass(turn, scale, False, None)
+                probes[step] = self.run_pass(image, threshold, step)
+                probe_faces = self.merge_candidates([probes[step]])[0]
+            evidence[turn] = orientation.probe_evidence(probe_faces)
+        log.debug('orientation: evidence of the probes by turn %s', evidence)
+        return orientation.probe_winner(evidence), probes
+
+    def auto_turn_candidates(self, image, threshold, scales, do_flip, pyramid, upright_candidates,
+                             letterbox=None):
+        """The rest of ``rotations='auto'`` for one image: the candidates of the turn that makes it
+        upright (every scale, flip and pyramid pass), or [] when it is upright already.
+
+        :param upright_candidates: the candidates of its upright passes
+        """
+        turn, probes = self.find_turn(image, threshold, scales, upright_candidates)
+        if turn == 0:
+            return []
+        return [probes[step] if step in probes else self.run_pass(image, threshold, step) for step in
+                plan_passes(image.shape, scales, do_flip, (turn,), pyramid, letterbox, self._nocrop)]
 
     checked_image = staticmethod(checks.checked_image)
 

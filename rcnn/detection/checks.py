@@ -109,6 +109,13 @@ def check_letterbox(letterbox):
     return int(height), int(width)
 
 
+def check_pyramid(pyramid):
+    """``pyramid`` as a bool (True or False, not another value); DetectorError otherwise."""
+    if not isinstance(pyramid, (bool, np.bool_)):
+        raise DetectorError('pyramid must be True or False, got %r' % (pyramid,))
+    return bool(pyramid)
+
+
 def check_decay4(decay4):
     """``decay4`` as a float >= 0 (the multiplier of stride-4 scores); DetectorError otherwise."""
     if not is_number(decay4) or decay4 < 0:

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rcnn.detection.batching import letterbox_scale
+from rcnn.detection.passes import letterbox_scale
 from rcnn.errors import DetectorError
 from tests.shared_data import shared_path, widerface_val_images
 
