@@ -45,6 +45,18 @@ def assert_same_detections(expected, got, name):
     np.testing.assert_allclose(onnx_points, points, rtol=0, atol=1e-3, err_msg=name)
 
 
+def test_turns_and_pyramid_give_the_mxnet_detectors_faces(mxnet_detector, onnx_detector):
+    """The new options (issue 19) on a turned photo and on a close-up: the same faces, 1e-3 px."""
+    img = cv2.resize(cv2.imread(shared_path('images', 'samples', 't1.jpg')), (640, 443))
+    turned = np.ascontiguousarray(np.rot90(img))
+    closeup = cv2.resize(img[150:420, 430:620], (900, 1279))
+    for image, options in ((turned, {'rotations': 'auto'}), (turned, {'rotations': (0, 90, 270)}),
+                           (closeup, {'pyramid': True}), (turned, {'rotations': 'auto', 'pyramid': True})):
+        expected = mxnet_detector.detect(image, 0.5, **options)
+        assert len(expected[0]) > 0
+        assert_same_detections(expected, onnx_detector.detect(image, 0.5, **options), repr(options))
+
+
 def test_finds_the_heads_of_the_model(onnx_detector, mxnet_detector):
     assert onnx_detector._heads == mxnet_detector._heads
     assert onnx_detector.use_landmarks and not onnx_detector.cascade
