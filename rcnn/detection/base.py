@@ -18,7 +18,7 @@ import numpy as np
 from rcnn.detection import batching, checks, decoding, heads, orientation
 from rcnn.detection.checks import (check_batch_size, check_letterbox, check_nms, check_pyramid,
                                    check_scales, check_threshold)
-from rcnn.detection.passes import Pass, plan_passes
+from rcnn.detection.passes import Pass, drop_small, plan_passes
 from rcnn.detection.turns import AUTO, QUARTER_TURNS, check_rotations, turn_image, unturn_candidates
 from rcnn.detection.drawing import draw_detections  # noqa: F401  (rcnn.pipeline imports it here)
 from rcnn.detection.scales import target_scale  # noqa: F401  (rcnn.pipeline imports it here)
@@ -250,7 +250,7 @@ class DetectorBase:
         tensor, image_size = self.preprocess(turned, step.im_scale, step.flip, pad_to=step.pad_to)
         found = self.decode_forward(self.forward(tensor), threshold, image_size, step.im_scale,
                                     step.flip)
-        return unturn_candidates(found, step.turn, image.shape)
+        return unturn_candidates(drop_small(found, step), step.turn, image.shape)
 
     def find_turn(self, image, threshold, scales, upright_candidates):
         """The quarter turn (degrees clockwise) that makes ``image`` upright, 0 when it is (or

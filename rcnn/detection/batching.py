@@ -20,7 +20,7 @@ import collections
 
 import numpy as np
 
-from rcnn.detection.passes import letterbox_scale, plan_passes  # noqa: F401  (bench/bench_folder.py)
+from rcnn.detection.passes import drop_small, letterbox_scale, plan_passes  # noqa: F401  (bench_folder)
 from rcnn.detection.turns import AUTO, turn_image, unturn_candidates
 
 DEFAULT_BATCH_SIZE = 8
@@ -64,7 +64,8 @@ def detect_batch(detector, images, threshold, scales_of, do_flip, batch_size, le
                 found = detector.decode_forward([out[row:row + 1] for out in outputs], threshold,
                                                 item.image_size, item.step.im_scale, item.step.flip)
                 state = images_left[item.image]
-                candidates[item.image][item.job] = unturn_candidates(found, item.step.turn, state[1])
+                candidates[item.image][item.job] = unturn_candidates(drop_small(found, item.step),
+                                                                     item.step.turn, state[1])
                 state[3] -= 1
                 if state[3] == 0:
                     finish(item.image)

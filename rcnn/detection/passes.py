@@ -6,12 +6,21 @@ pyramid) is the original's order (scales, then flips).
 """
 import collections
 
+import numpy as np
+
 from rcnn.detection.scales import pyramid_scales
 from rcnn.detection.turns import turned_shape
 
 # One forward: the input turned ``turn`` degrees clockwise, resized by ``im_scale``, mirrored when
-# ``flip``, padded at the bottom and right to ``pad_to`` (H, W) or not (None).
-Pass = collections.namedtuple('Pass', 'turn im_scale flip pad_to')
+# ``flip``, padded at the bottom and right to ``pad_to`` (H, W) or not (None); faces whose longer
+# side is under ``min_side`` pixels of the network input are dropped (0: none is).
+Pass = collections.namedtuple('Pass', 'turn im_scale flip pad_to min_side')
+Pass.__new__.__defaults__ = (0,)
+
+# Smallest face (longer side, pixels of its pass) a pyramid pass keeps: smaller ones are the
+# requested passes' to find (PYRAMID_STEP times larger there), and what a pass at a quarter of the
+# resolution adds below that is mostly false positives and worse boxes.
+PYRAMID_MIN_SIDE = 32
 
 
 def letterbox_scale(image_shape, size):
@@ -37,12 +46,25 @@ def plan_passes(image_shape, scales, do_flip=False, turns=(0,), pyramid=False, l
         shape = turned_shape(image_shape, turn)
         fit = 1.0 if letterbox is None else letterbox_scale(shape, letterbox)
         fitted = (shape[0] * fit, shape[1] * fit)
-        for scale in list(scales) + (pyramid_scales(fitted, scales) if pyramid else []):
+        extra = pyramid_scales(fitted, scales) if pyramid else []
+        for scale in list(scales) + extra:
             pad_to = None
             if letterbox is not None:
                 pad_to = tuple(int(round(side * scale)) for side in letterbox)
                 if nocrop:
                     pad_to = tuple(-(-side // 32) * 32 for side in pad_to)
-            passes += [Pass(turn, fit * scale if letterbox is not None else scale, flip, pad_to)
+            min_side = PYRAMID_MIN_SIDE if scale in extra else 0
+            passes += [Pass(turn, fit * scale if letterbox is not None else scale, flip, pad_to, min_side)
                        for flip in flips]
     return passes
+
+
+def drop_small(candidates, step):
+    """The candidates of a pass without the faces under its ``min_side`` (the same dict when it
+    is 0)."""
+    if not step.min_side:
+        return candidates
+    boxes = candidates['boxes']
+    sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) + 1
+    keep = sides * step.im_scale >= step.min_side
+    return {key: value[keep] for key, value in candidates.items()}

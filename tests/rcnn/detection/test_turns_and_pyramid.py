@@ -163,3 +163,14 @@ def test_detect_batch_takes_the_new_options(mnet25_detector, photos):
             expected, expected_points = mnet25_detector.detect(image, 0.5, **options)
             np.testing.assert_allclose(faces, expected, atol=1e-3)
             np.testing.assert_allclose(points, expected_points, atol=1e-3)
+
+
+def test_pyramid_passes_keep_only_the_faces_too_large_for_the_requested_ones():
+    from rcnn.detection.passes import PYRAMID_MIN_SIDE, Pass, drop_small, plan_passes
+    passes = plan_passes((683, 1024, 3), [1.0], do_flip=True, turns=(0, 90), pyramid=True)
+    assert passes == [Pass(turn, scale, flip, None, side) for turn in (0, 90)
+                      for scale, side in ((1.0, 0), (0.25, PYRAMID_MIN_SIDE)) for flip in (False, True)]
+    candidates = {'boxes': np.array([[0, 0, 127, 10], [0, 0, 126, 10]], float), 'scores': np.array([0.9, 0.8])}
+    kept = drop_small(candidates, Pass(0, 0.25, False, None, 32))  # 128 and 127 px: 32 and 31.75
+    np.testing.assert_array_equal(kept['scores'], [0.9])
+    assert drop_small(candidates, passes[0]) is candidates
