@@ -12,10 +12,10 @@ Photos with faces: the shared samples and WIDER val images as they are (t2.jpg, 
 Photos without faces: windows of the same photos in which the default detect() finds no face at
 score 0.3 (the first such 640x480 window of each photo on a 80-pixel grid, else the first 320x240
 one), plus a 1024x683 blurred copy of each photo (a 31-pixel box blur: no face survives it,
-checked the same way). Every repetition
-runs the three settings one after the other on each photo (after one warm-up round that binds the
-executors); the table gives the median time per photo and setting and the ratios to the default,
-then the ratio of the summed medians per group. On a busy machine pin the threads
+kept when the same check finds none). Photo by photo, one warm-up round binds the
+executors, then every repetition runs the three settings one after the other; the table gives the
+median time per photo and setting and the ratios to the default, then the ratio of the summed
+medians per group. On a busy machine pin the threads
 (``OMP_NUM_THREADS=1``) for steadier figures.
 """
 import argparse
@@ -66,10 +66,13 @@ def faceless(detector, images):
 
 
 def time_settings(detector, images, threshold, repeat):
-    """{(name, setting): [seconds per repetition]}, settings interleaved, after one warm-up."""
+    """{(name, setting): [seconds per repetition]}: photo by photo, one warm-up of the three
+    settings (binding their executors), then ``repeat`` rounds of the three, interleaved. (Photo by
+    photo, because the detector keeps 16 input shapes: cycling through all photos would time
+    re-binding, not detection.)"""
     times = {}
-    for rep in range(repeat + 1):
-        for name, img in images:
+    for name, img in images:
+        for rep in range(repeat + 1):
             for setting, options in SETTINGS:
                 start = time.perf_counter()
                 detector.detect(img, threshold, **options)

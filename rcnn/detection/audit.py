@@ -166,13 +166,13 @@ def format_table(table, settings):
     """The recall table as text: one line per group, recall (found / faces) per setting, and the
     median landmark error in pixels where known."""
     width = max(len(g) for g in table) + 2
-    lines = ['%-*s' % (width, 'group') + ''.join('%24s' % s for s in settings)]
+    lines = ['%-*s' % (width, 'group') + ''.join('  %26s' % s for s in settings)]
     for group, cells in table.items():
         texts = []
         for setting in settings:
             found, faces, error = cells[setting]
             text = '%.3f (%d/%d)' % (found / faces if faces else np.nan, found, faces)
-            texts.append('%24s' % (text + (' lm %.1f' % error if np.isfinite(error) else '')))
+            texts.append('  %26s' % (text + (' lm %.1f' % error if np.isfinite(error) else '')))
         lines.append('%-*s' % (width, group) + ''.join(texts))
     return '\n'.join(lines)
 
@@ -193,7 +193,7 @@ def plot_table(table, settings, path):
     ax.set_xticklabels(names, rotation=60, ha='right', fontsize=8)
     ax.set_ylabel('recall (IoU >= %g)' % MATCH_IOU)
     ax.set_ylim(0, 1.05)
-    ax.legend()
+    ax.legend(ncol=len(settings), loc='lower center', bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     try:
         write_with(path, lambda tmp: fig.savefig(tmp, format='png', dpi=100))
