@@ -7,8 +7,11 @@ mixed sizes), the largest group runs, input by input, so at most ``2 * batch_siz
 inputs are held at a time. Only full groups run as one batched forward: MXNet binds (and its MKLDNN
 back end prepares) an executor per input shape, batch included, which costs more than batching
 saves unless the same few shapes repeat.
-Each image's forwards are decoded and merged exactly as :meth:`detect` does, so the results equal
-``detect()`` called image by image (up to the float rounding of a batched convolution).
+Each image's forwards (its passes: :mod:`rcnn.detection.passes`, turns and pyramid included) are
+decoded and merged exactly as :meth:`detect` does, so the results equal ``detect()`` called image
+by image (up to the float rounding of a batched convolution). With ``rotations='auto'`` the
+upright passes are batched; the rest of an image's orientation search runs, unbatched, as soon as
+they are decoded (so the image is held until then).
 
 Letterbox mode (``letterbox=(H, W)``) makes images of any size one network input shape: each image
 is resized to fit H x W (factor ``min(H / h, W / w)``, up or down) and padded with black at the
