@@ -29,14 +29,11 @@ operator samples them.
 """
 import numpy as np
 
-from rcnn.processing.bbox_transform import bbox_overlaps, landmark_transform, nonlinear_transform
+from rcnn.processing.bbox_transform import (BBOX_PRED_LEN, bbox_overlaps, landmark_transform,
+                                            nonlinear_transform)
+from rcnn.processing.landmarks import LANDMARK_PRED_LEN
 from rcnn.processing.generate_anchor import generate_anchors, stride_anchor_plane
 from rcnn.io.image import get_crop_image
-
-# Values per anchor of the box and landmark targets, and so of the graph's prediction convs
-# (symbol.common imports these).
-BBOX_PRED_LEN = 4  # (dx, dy, dw, dh)
-LANDMARK_PRED_LEN = 10  # five (x, y) points
 
 
 def _check_supported(cfg):
