@@ -174,3 +174,15 @@ def test_pyramid_passes_keep_only_the_faces_too_large_for_the_requested_ones():
     kept = drop_small(candidates, Pass(0, 0.25, False, None, 32))  # 128 and 127 px: 32 and 31.75
     np.testing.assert_array_equal(kept['scores'], [0.9])
     assert drop_small(candidates, passes[0]) is candidates
+
+
+def test_letterboxed_turns_see_the_upright_photo(mnet25_detector, photos):
+    """A turned pass of a lying photo is letterboxed as the upright photo is (same fit, canvas)."""
+    img = photos['t1']
+    (faces, points), = mnet25_detector.detect_batch([img], 0.5, letterbox=(480, 640))
+    for angle in (90, 270):
+        (got, got_points), = mnet25_detector.detect_batch([lying(img, angle)], 0.5, letterbox=(480, 640),
+                                                          rotations=(angle,))
+        assert len(got) == len(faces) > 0
+        np.testing.assert_allclose(got[:, :4], boxes_to_lying(faces, angle, img.shape), atol=1e-3)
+        np.testing.assert_allclose(got_points, to_lying(points, angle, img.shape), atol=1e-3)
