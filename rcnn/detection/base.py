@@ -30,8 +30,6 @@ from rcnn.processing.pixels import to_network_input
 
 log = logging.getLogger(__name__)
 
-CACHE_SIZE = 16  # input shapes whose executors are kept
-
 
 def _read_only(name, doc):
     return property(lambda self: getattr(self, '_' + name), doc=doc)
