@@ -6,4 +6,5 @@
 
 The implementation lives in :mod:`rcnn.detection.detector_onnx`; this module re-exports it.
 """
-from rcnn.detection.detector_onnx import DetectorError, ModelFileError, RetinaFaceONNX  # noqa: F401
+from rcnn.detection.detector_onnx import RetinaFaceONNX  # noqa: F401
+from rcnn.errors import DetectorError, ModelFileError  # noqa: F401

@@ -22,7 +22,6 @@ machine ``OMP_NUM_THREADS=1`` gives steadier figures.
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 
@@ -31,9 +30,8 @@ import mxnet as mx
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from rcnn.detection.detector import without_graph_upgrade_messages  # noqa: E402
-from retinaface import RetinaFace  # noqa: E402
+from rcnn.detection.detector import without_graph_upgrade_messages
+from retinaface import RetinaFace
 
 SHARED = os.environ.get('RETINAFACE_SHARED_DATA') or os.path.join(os.path.dirname(ROOT), 'shared', 'data')
 

@@ -12,17 +12,15 @@ score difference. Differences come only from the padding: without it the two are
 """
 import argparse
 import os
-import sys
 
 import cv2
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from rcnn.detection.batching import letterbox_scale  # noqa: E402
-from rcnn.detection.detector import RetinaFace  # noqa: E402
-from rcnn.processing.bbox_transform import bbox_overlaps  # noqa: E402
-from rcnn.utils.cli import parse_size  # noqa: E402
+from rcnn.detection.passes import letterbox_scale
+from rcnn.detection.detector import RetinaFace
+from rcnn.processing.bbox_transform import bbox_overlaps
+from rcnn.utils.cli import parse_size
 
 SHARED = os.environ.get('RETINAFACE_SHARED_DATA') or os.path.join(os.path.dirname(ROOT), 'shared', 'data')
 

@@ -4,14 +4,11 @@ Run: ``.venv/bin/python bench/bench_nms.py [--boxes 20000] [--thresh 0.4] [--rep
 Prints the median time of each and their ratio; both must keep the same boxes.
 """
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rcnn.processing.nms import cpu_nms_wrapper, nms  # noqa: E402
+from rcnn.processing.nms import cpu_nms_wrapper, nms
 
 
 def face_like_dets(n, rng):

@@ -11,7 +11,8 @@ import collections
 import mxnet as mx
 
 import rcnn.PY_OP.rpn_fpn_ohem3  # noqa: F401  (registers the custom operator of the train graph)
-from rcnn.io.rpn import BBOX_PRED_LEN, LANDMARK_PRED_LEN  # values per anchor, shared with the targets
+from rcnn.processing.bbox_transform import BBOX_PRED_LEN  # values per anchor, shared with the targets
+from rcnn.processing.landmarks import LANDMARK_PRED_LEN
 
 BN_EPS = 2e-5  # eps of every BatchNorm outside the backbone
 BN_MOMENTUM = 0.9  # momentum of every BatchNorm outside the backbone

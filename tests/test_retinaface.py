@@ -20,8 +20,9 @@ from tests.shared_data import ROOT, mnet25_prefix, shared_path, widerface_val_im
 
 
 @pytest.fixture(scope='module')
-def detector():
-    return RetinaFace(mnet25_prefix(), 0, ctx_id=-1, network='net3', nms=0.4)
+def detector(mnet25_detector):
+    """The session's released mnet.25 detector (tests/conftest.py)."""
+    return mnet25_detector
 
 
 @pytest.fixture(scope='module')

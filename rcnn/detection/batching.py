@@ -7,8 +7,11 @@ mixed sizes), the largest group runs, input by input, so at most ``2 * batch_siz
 inputs are held at a time. Only full groups run as one batched forward: MXNet binds (and its MKLDNN
 back end prepares) an executor per input shape, batch included, which costs more than batching
 saves unless the same few shapes repeat.
-Each image's forwards are decoded and merged exactly as :meth:`detect` does, so the results equal
-``detect()`` called image by image (up to the float rounding of a batched convolution).
+Each image's forwards (its passes: :mod:`rcnn.detection.passes`, turns and pyramid included) are
+decoded and merged exactly as :meth:`detect` does, so the results equal ``detect()`` called image
+by image (up to the float rounding of a batched convolution). With ``rotations='auto'`` the
+upright passes are batched; the rest of an image's orientation search runs, unbatched, as soon as
+they are decoded (so the image is held until then).
 
 Letterbox mode (``letterbox=(H, W)``) makes images of any size one network input shape: each image
 is resized to fit H x W (factor ``min(H / h, W / w)``, up or down) and padded with black at the
@@ -20,40 +23,38 @@ import collections
 
 import numpy as np
 
+from rcnn.detection.passes import drop_small, letterbox_scale, plan_passes  # noqa: F401  (bench_folder)
+from rcnn.detection.turns import AUTO, turn_image, unturn_candidates
+
 DEFAULT_BATCH_SIZE = 8
 
-# One network input waiting for its group's forward: which image, which of its forwards, and how
-# preprocess made it.
-_Pending = collections.namedtuple('_Pending', 'image job tensor image_size im_scale flip')
+# One network input waiting for its group's forward: which image, which of its passes, the pass
+# (:class:`rcnn.detection.passes.Pass`), and the size of the image it fed to the network.
+_Pending = collections.namedtuple('_Pending', 'image job tensor image_size step')
 
 
-def letterbox_scale(image_shape, size):
-    """The factor that fits an (h, w, ...) image into ``size`` (H, W): ``min(H / h, W / w)``."""
-    return min(float(size[0]) / image_shape[0], float(size[1]) / image_shape[1])
-
-
-def _forwards(image_shape, scales, do_flip, letterbox, nocrop):
-    """(im_scale, flip, pad_to) of each forward of one image, in ``detect()``'s order."""
-    flips = (False, True) if do_flip else (False,)
-    if letterbox is None:
-        return [(scale, flip, None) for scale in scales for flip in flips]
-    fit = letterbox_scale(image_shape, letterbox)
-    forwards = []
-    for scale in scales:
-        canvas = [int(round(side * scale)) for side in letterbox]
-        if nocrop:
-            canvas = [-(-side // 32) * 32 for side in canvas]
-        forwards += [(fit * scale, flip, tuple(canvas)) for flip in flips]
-    return forwards
-
-
-def detect_batch(detector, images, threshold, scales_of, do_flip, batch_size, letterbox):
+def detect_batch(detector, images, threshold, scales_of, do_flip, batch_size, letterbox,
+                 rotations=(0,), pyramid=False):
     """See :meth:`rcnn.detection.base.DetectorBase.detect_batch` (it checks the arguments).
 
     :param scales_of: function of an image's shape (H, W, 3) returning its checked resize factors
+    :param rotations: checked quarter turns, or 'auto': the upright passes are batched, the rest of
+        an image's search (:meth:`~rcnn.detection.base.DetectorBase.auto_turn_candidates`) runs
+        when they are done
     """
-    candidates = []
+    auto = rotations == AUTO
+    candidates, results, images_left = [], [], {}
     pending = collections.OrderedDict()  # input shape -> [_Pending], oldest group first
+
+    def finish(index):
+        """Merge an image whose passes are all decoded (after the rest of 'auto')."""
+        img, _, scales, _ = images_left.pop(index)
+        found = candidates[index]
+        if auto:
+            found = found + detector.auto_turn_candidates(img, threshold, scales, do_flip, pyramid,
+                                                          found, letterbox)
+        results[index] = detector.merge_candidates(found)
+        candidates[index] = None
 
     def run(shape):
         group = pending.pop(shape)
@@ -63,22 +64,35 @@ def detect_batch(detector, images, threshold, scales_of, do_flip, batch_size, le
         for chunk in chunks:
             outputs = detector.forward_batch(np.concatenate([item.tensor for item in chunk]))
             for row, item in enumerate(chunk):
-                candidates[item.image][item.job] = detector._decode(
-                    [out[row:row + 1] for out in outputs], threshold, item.image_size,
-                    item.im_scale, item.flip)
+                found = detector.decode_forward([out[row:row + 1] for out in outputs], threshold,
+                                                item.image_size, item.step.im_scale, item.step.flip)
+                state = images_left[item.image]
+                candidates[item.image][item.job] = unturn_candidates(drop_small(found, item.step),
+                                                                     item.step.turn, state[1])
+                state[3] -= 1
+                if state[3] == 0:
+                    finish(item.image)
 
     for index, img in enumerate(images):
         img = detector.checked_image(img)
-        forwards = _forwards(img.shape, scales_of(img.shape), do_flip, letterbox, detector.nocrop)
-        candidates.append([None] * len(forwards))
-        for job, (im_scale, flip, pad_to) in enumerate(forwards):
-            tensor, image_size = detector.preprocess(img, im_scale, flip, pad_to=pad_to)
+        scales = scales_of(img.shape)
+        steps = plan_passes(img.shape, scales, do_flip, (0,) if auto else rotations, pyramid,
+                            letterbox, detector.nocrop)
+        candidates.append([None] * len(steps))
+        results.append(None)
+        images_left[index] = [img if auto else None, img.shape, scales, len(steps)]
+        turned = {}
+        for job, step in enumerate(steps):
+            if step.turn not in turned:
+                turned[step.turn] = turn_image(img, step.turn)
+            tensor, image_size = detector.preprocess(turned[step.turn], step.im_scale, step.flip,
+                                                     pad_to=step.pad_to)
             group = pending.setdefault(tensor.shape, [])
-            group.append(_Pending(index, job, tensor, image_size, im_scale, flip))
+            group.append(_Pending(index, job, tensor, image_size, step))
             if len(group) == batch_size:
                 run(tensor.shape)
             elif sum(len(waiting) for waiting in pending.values()) > 2 * batch_size:
                 run(max(pending, key=lambda shape: len(pending[shape])))
     while pending:
         run(next(iter(pending)))
-    return [detector._merge(image_candidates) for image_candidates in candidates]
+    return results

@@ -31,12 +31,16 @@ import mxnet as mx
 from rcnn.processing.nms import gpu_nms_wrapper
 from rcnn.utils.checkpoint import load_checkpoint, symbol_path
 from rcnn.utils.cli import quiet_mxnet
-from rcnn.detection.base import CACHE_SIZE, DetectorBase, DetectorError, LruCache
+from rcnn.detection.base import DetectorBase
+from rcnn.detection.cache import LruCache
+from rcnn.errors import DetectorError
 
 log = logging.getLogger(__name__)
 
 quiet_mxnet()
 
+# Single-image executors kept (input shapes).
+CACHE_SIZE = 16
 # Batch executors kept (each holds batch times the activations of a single-image one).
 _BATCH_CACHE_SIZE = 4
 # Input shape at which the output shapes (and from them the strides) of a graph are inferred.

@@ -15,8 +15,8 @@ import os
 
 import numpy as np
 
-from rcnn.detection.base import DetectorBase, DetectorError
-from rcnn.errors import ModelFileError, UserError
+from rcnn.detection.base import DetectorBase
+from rcnn.errors import DetectorError, ModelFileError
 
 log = logging.getLogger(__name__)
 

@@ -29,16 +29,11 @@ operator samples them.
 """
 import numpy as np
 
-from rcnn.processing.bbox_transform import bbox_overlaps, landmark_transform, nonlinear_transform
-from rcnn.processing.generate_anchor import anchors_plane, generate_anchors
+from rcnn.processing.bbox_transform import (BBOX_PRED_LEN, bbox_overlaps, landmark_transform,
+                                            nonlinear_transform)
+from rcnn.processing.landmarks import LANDMARK_PRED_LEN
+from rcnn.processing.generate_anchor import generate_anchors, stride_anchor_plane
 from rcnn.io.image import get_crop_image
-
-# Values per anchor of the box and landmark targets, and so of the graph's prediction convs
-# (symbol.common imports these).
-BBOX_PRED_LEN = 4  # (dx, dy, dw, dh)
-LANDMARK_PRED_LEN = 10  # five (x, y) points
-
-_anchor_cache = {}
 
 
 def _check_supported(cfg):
@@ -48,23 +43,17 @@ def _check_supported(cfg):
 
 
 def stride_anchors(stride, feat_height, feat_width, cfg):
-    """All anchors of one stride over a feature map, cached per (stride, size, anchor config).
+    """All anchors of one stride over a feature map, from the one tiling cache
+    (:func:`rcnn.processing.generate_anchor.stride_anchor_plane`).
 
     :param cfg: the run's configuration (RPN_ANCHOR_CFG and DENSE_ANCHOR are read)
-    :return: (H * W * A, 4) float32 [x1, y1, x2, y2] pixels, order (h, w, a)
+    :return: read-only (H * W * A, 4) float32 [x1, y1, x2, y2] pixels, order (h, w, a)
     """
     anchor_cfg = cfg.RPN_ANCHOR_CFG[str(stride)]
-    key = (stride, feat_height, feat_width, anchor_cfg['BASE_SIZE'], tuple(anchor_cfg['RATIOS']),
-           tuple(anchor_cfg['SCALES']), bool(cfg.DENSE_ANCHOR))
-    anchors = _anchor_cache.get(key)
-    if anchors is None:
-        base = generate_anchors(anchor_cfg['BASE_SIZE'], list(anchor_cfg['RATIOS']),
-                                np.array(anchor_cfg['SCALES'], dtype=np.float32), stride,
-                                cfg.DENSE_ANCHOR).astype(np.float32)
-        anchors = anchors_plane(feat_height, feat_width, stride, base).reshape(-1, 4)
-        anchors.setflags(write=False)
-        _anchor_cache[key] = anchors
-    return anchors
+    base = generate_anchors(anchor_cfg['BASE_SIZE'], list(anchor_cfg['RATIOS']),
+                            np.array(anchor_cfg['SCALES'], dtype=np.float32), stride,
+                            cfg.DENSE_ANCHOR).astype(np.float32)
+    return stride_anchor_plane(stride, feat_height, feat_width, base)
 
 
 def _label_anchors(anchors, gt_boxes, train_cfg):

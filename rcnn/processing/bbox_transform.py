@@ -11,6 +11,9 @@ from rcnn.processing import _compiled
 
 _bbox_overlaps_cython = _compiled.load('bbox', 'bbox_overlaps_cython')
 
+# Values per anchor of the box targets and of the graph's box prediction conv: (dx, dy, dw, dh).
+BBOX_PRED_LEN = 4
+
 
 def bbox_overlaps_py(boxes, query_boxes):
     """Vectorised numpy IoU, same result as :func:`bbox_overlaps`.

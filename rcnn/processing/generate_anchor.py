@@ -4,10 +4,15 @@ Anchors are [x1, y1, x2, y2] in pixels with inclusive widths (w = x2 - x1 + 1). 
 a stride is the square [0, 0, base_size - 1, base_size - 1] (centre 7.5 for base size 16), enlarged
 by each scale and reshaped by each aspect ratio around that centre; the anchor of feature cell
 (h, w) is the base anchor shifted by (w * stride, h * stride).
+
+:func:`stride_anchor_plane` is the one tiling cache: training targets (:mod:`rcnn.io.rpn`) and the
+detector (:mod:`rcnn.detection.decoding`) both take their anchor planes from it.
 """
+import functools
+
 import numpy as np
 
-from rcnn.processing import _compiled
+from rcnn.processing import _compiled, presets
 
 _anchors_cython = _compiled.load('anchors', 'anchors_cython')
 
@@ -62,17 +67,24 @@ def generate_anchors(base_size=16, ratios=(0.5, 1, 2), scales=2 ** np.arange(3, 
     return anchors
 
 
+# The detector preset whose anchors the sample settings (sample_config.py) train with.
+DEFAULT_PRESET = 'net3'
+
+# Anchor planes kept by stride_anchor_plane: (stride, feature size, base anchors) combinations.
+PLANE_CACHE_SIZE = 64
+
+
 def generate_anchors_fpn(dense_anchor=False, cfg=None):
     """Base anchors of every stride, strides in descending order (32, 16, 8 for RetinaFace).
 
     :param dense_anchor: see :func:`generate_anchors`
-    :param cfg: ``{'<stride>': {'BASE_SIZE', 'RATIOS', 'SCALES', ...}}``; default
-        ``config.RPN_ANCHOR_CFG`` of :mod:`rcnn.config`
+    :param cfg: ``{'<stride>': {'BASE_SIZE', 'RATIOS', 'SCALES', ...}}``; default the anchors of
+        the sample settings' preset (:data:`DEFAULT_PRESET`, ``config.RPN_ANCHOR_CFG`` of the
+        sample configuration)
     :return: list of (A, 4) float32 arrays, one per stride
     """
     if cfg is None:
-        from rcnn.config import config
-        cfg = config.RPN_ANCHOR_CFG
+        cfg = presets.anchor_config(DEFAULT_PRESET)
     anchors = []
     for stride in sorted((int(k) for k in cfg), reverse=True):
         v = cfg[str(stride)]
@@ -96,3 +108,23 @@ def anchors_plane(feat_h, feat_w, stride, base_anchor):
     shifts = np.stack(np.broadcast_arrays(shift_x[None, :], shift_y[:, None],
                                           shift_x[None, :], shift_y[:, None]), axis=-1)
     return (shifts[:, :, None, :] + np.asarray(base_anchor, dtype=np.float32)).astype(np.float32)
+
+
+def stride_anchor_plane(stride, feat_h, feat_w, base_anchor):
+    """All anchors of one stride over a feature map, tiled once and cached (the 64 most recently
+    used combinations of stride, size and base anchors; thread-safe).
+
+    :param base_anchor: (A, 4) float32 anchors of cell (0, 0)
+    :return: read-only (feat_h * feat_w * A, 4) float32 anchors in pixels, rows in (y, x, anchor)
+        order (the order of the score map's cells, anchor fastest)
+    """
+    base_anchor = np.ascontiguousarray(base_anchor, dtype=np.float32)
+    return _cached_plane(int(stride), int(feat_h), int(feat_w), base_anchor.tobytes())
+
+
+@functools.lru_cache(maxsize=PLANE_CACHE_SIZE)
+def _cached_plane(stride, feat_h, feat_w, base_bytes):
+    base_anchor = np.frombuffer(base_bytes, dtype=np.float32).reshape(-1, 4).copy()
+    plane = anchors_plane(feat_h, feat_w, stride, base_anchor).reshape(-1, 4)
+    plane.setflags(write=False)
+    return plane

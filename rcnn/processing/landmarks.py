@@ -12,3 +12,7 @@ LANDMARK_NAMES = ('left eye', 'right eye', 'nose tip', 'left mouth corner', 'rig
 # Index of the point that lands at each position after a horizontal flip: the eyes swap, and so
 # do the mouth corners; the nose stays.
 FLIP_ORDER = (1, 0, 2, 4, 3)
+
+# Values per anchor of the landmark targets and of the graph's landmark prediction conv: an (x, y)
+# per point.
+LANDMARK_PRED_LEN = 2 * len(LANDMARK_NAMES)

@@ -5,16 +5,17 @@ import cv2
 import numpy as np
 import pytest
 
-from rcnn.detection.batching import letterbox_scale
-from rcnn.detection.detector import DetectorError, RetinaFace
-from tests.shared_data import mnet25_prefix, shared_path, widerface_val_images
+from rcnn.detection.passes import letterbox_scale
+from rcnn.errors import DetectorError
+from tests.shared_data import shared_path, widerface_val_images
 
 TOLERANCE_PX = 1e-4
 
 
 @pytest.fixture(scope='module')
-def detector():
-    return RetinaFace(mnet25_prefix(), 0, ctx_id=-1, network='net3', nms=0.4)
+def detector(mnet25_detector):
+    """The session's released mnet.25 detector (tests/conftest.py)."""
+    return mnet25_detector
 
 
 @pytest.fixture(scope='module')

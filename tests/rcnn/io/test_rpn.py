@@ -241,3 +241,19 @@ def test_bbox_and_landmark_stds(mnet_config, monkeypatch):
     stds = np.tile([0.1, 0.2, 0.5, 0.25], 2)[None, :, None]
     np.testing.assert_allclose(scaled['face_bbox_target_stride8'], plain['face_bbox_target_stride8'] / stds, rtol=1e-5)
     np.testing.assert_allclose(scaled['face_landmark_target'], plain['face_landmark_target'] / 0.2, rtol=1e-5)
+
+
+def test_training_targets_and_the_detector_share_one_anchor_tiling(mnet_config):
+    """rpn's anchors of a stride are the very array the detector decodes against (one cache), and
+    equal the per-cell formula."""
+    from rcnn.detection.decoding import stride_anchor_plane
+    from rcnn.io.rpn import stride_anchors
+    from rcnn.processing import presets
+    from rcnn.processing.generate_anchor import generate_anchors_fpn
+    detector_bases = dict(zip(presets.strides('net3'),
+                              generate_anchors_fpn(cfg=presets.anchor_config('net3'))))
+    for stride in STRIDES:
+        anchors = stride_anchors(stride, 3, 4, mnet_config)
+        assert anchors is stride_anchor_plane(stride, 3, 4, detector_bases[stride])
+        expected = [anchor_loop(stride, h, w, a) for h in range(3) for w in range(4) for a in range(2)]
+        np.testing.assert_array_equal(anchors, expected)

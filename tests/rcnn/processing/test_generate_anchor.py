@@ -1,8 +1,13 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from rcnn.processing import generate_anchor as ga
 from sample_config import RAC_SSH
+from tests.shared_data import ROOT
 
 
 def original_anchor(stride_scale):
@@ -22,10 +27,25 @@ def test_released_retinaface_anchors():
         np.testing.assert_array_equal(got, [original_anchor(s) for s in RAC_SSH[str(stride)]['SCALES']])
 
 
-def test_default_cfg_is_the_active_config():
-    from rcnn.config import config
-    for got, want in zip(ga.generate_anchors_fpn(), ga.generate_anchors_fpn(cfg=config.RPN_ANCHOR_CFG)):
+def test_default_cfg_is_the_sample_settings_anchors_without_reading_the_config():
+    """No cfg: net3's anchors, which the sample settings train with; rcnn.config is not imported."""
+    for got, want in zip(ga.generate_anchors_fpn(), ga.generate_anchors_fpn(cfg=RAC_SSH)):
         np.testing.assert_array_equal(got, want)
+    script = ('import sys; from rcnn.processing.generate_anchor import generate_anchors_fpn; '
+              'generate_anchors_fpn(); print(sorted(m for m in sys.modules if m.startswith("rcnn")))')
+    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=60,
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert result.returncode == 0, result.stderr
+    assert 'rcnn.config' not in result.stdout and "'rcnn.processing.presets'" in result.stdout
+
+
+def test_stride_anchor_plane_is_tiled_once_and_read_only():
+    base = ga.generate_anchors_fpn(cfg=RAC_SSH)[2]
+    plane = ga.stride_anchor_plane(8, 5, 7, base)
+    assert ga.stride_anchor_plane(8, 5, 7, base.copy()) is plane
+    assert not plane.flags.writeable and plane.dtype == np.float32
+    np.testing.assert_array_equal(plane, ga.anchors_plane(5, 7, 8, base).reshape(-1, 4))
+    assert ga.stride_anchor_plane(8, 5, 7, base + 1) is not plane
 
 
 def test_ratios_round_sides_and_keep_centre():
