@@ -11,6 +11,10 @@ def _run(name):
     runpy.run_module('%s.%s' % (__name__, name), run_name='__main__', alter_sys=True)
 
 
+def audit_recall():
+    _run('audit_recall')
+
+
 def demo():
     _run('demo')
 
