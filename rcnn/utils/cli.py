@@ -65,7 +65,10 @@ class ArgumentParser(argparse.ArgumentParser):
     kebab-case names only."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault('formatter_class', _HelpWithoutAliases)
+        formatter = kwargs.get('formatter_class', argparse.HelpFormatter)
+        if not issubclass(formatter, _HelpWithoutAliases):  # keep the caller's help style, hide aliases
+            formatter = type(formatter.__name__ + 'WithoutAliases', (_HelpWithoutAliases, formatter), {})
+        kwargs['formatter_class'] = formatter
         super().__init__(*args, **kwargs)
 
     def add_argument(self, *names, aliases=(), **kwargs):
@@ -78,6 +81,11 @@ class ArgumentParser(argparse.ArgumentParser):
         return _aliasing(super().add_mutually_exclusive_group(**kwargs))
 
     def error(self, message):
+        for action in self._actions:  # argparse names an option by all its strings: keep the shown ones
+            hidden = getattr(action, 'hidden_aliases', ())
+            if hidden:
+                shown = [s for s in action.option_strings if s not in hidden]
+                message = message.replace('/'.join(action.option_strings), '/'.join(shown))
         self.exit(2, 'error: %s (see %s --help)\n' % (message, self.prog))
 
 

@@ -35,8 +35,8 @@ def test_help_shows_the_kebab_case_names_only():
 
 
 @pytest.mark.parametrize('argv, message', [
-    (['--lr-step', '5,3'], "argument --lr-step/--lr_step: epochs must increase, got '5,3'"),
-    (['--lr_step', '3,3'], "argument --lr-step/--lr_step: epochs must increase, got '3,3'"),
+    (['--lr-step', '5,3'], "argument --lr-step: epochs must increase, got '5,3'"),
+    (['--lr_step', '3,3'], "argument --lr-step: epochs must increase, got '3,3'"),
     (['--kvstore', 'bogus'], "argument --kvstore: unknown kvstore 'bogus': choose one of local, device, nccl, "
                              "local_update_cpu, local_allreduce_cpu, local_allreduce_device, dist_sync, dist_async, "
                              "dist_sync_device, dist_async_device, dist_device_sync, horovod"),
