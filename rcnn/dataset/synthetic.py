@@ -17,6 +17,9 @@ import os
 import cv2
 import numpy as np
 
+from rcnn.utils import safe_write
+from rcnn.utils.image_file import write_image_file
+
 # Landmark positions relative to the face box (left eye, right eye, nose, left / right mouth corner).
 LANDMARK_LAYOUT = np.array([(0.32, 0.38), (0.68, 0.38), (0.5, 0.56), (0.36, 0.74), (0.64, 0.74)])
 # Colour of each landmark's mark in write_marked_image, in landmark order.
@@ -90,14 +93,13 @@ def write_split(data_path, split, num_images, seed=0, **image_kwargs):
     for i in range(num_images):
         im, boxes, landmarks = make_image(rng, **image_kwargs)
         name = 'synthetic/%05d.jpg' % i
-        cv2.imwrite(os.path.join(data_path, split, 'images', name), im, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        write_image_file(os.path.join(data_path, split, 'images', name), im, (cv2.IMWRITE_JPEG_QUALITY, 95))
         lines.append('# %s' % name)
         for (x, y, side), points in zip(boxes, landmarks):
             marks = ' '.join('%.3f %.3f 0.0' % (px, py) for px, py in points)
             lines.append('%d %d %d %d %s %.2f' % (x, y, side, side, marks, rng.uniform(0.2, 0.9)))
     label_file = os.path.join(data_path, split, 'label.txt')
-    with open(label_file, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+    safe_write.write_bytes(label_file, '\n'.join(lines) + '\n')
     return label_file
 
 
@@ -122,7 +124,7 @@ def write_marked_image(path, width=480, height=400,
             im[py - r:py + r + 1, px - r:px + r + 1] = colour
         boxes.append([x, y, x + side, y + side])
         landmarks.append(np.concatenate([points, np.ones((5, 1))], 1))
-    cv2.imwrite(str(path), im)
+    write_image_file(str(path), im)
     n = len(faces)
     return {'image': str(path), 'height': height, 'width': width, 'flipped': False,
             'boxes': np.array(boxes, np.float32).reshape(-1, 4),

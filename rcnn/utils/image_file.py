@@ -109,21 +109,22 @@ def read_image_file(path):
     return decode_image(data, path)
 
 
-def _imwrite(path, img):
+def _imwrite(path, img, params):
     try:
-        return cv2.imwrite(path, img)
+        return cv2.imwrite(path, img, list(params))
     except cv2.error:  # an extension OpenCV has no encoder for
         return False
 
 
-def write_image_file(path, img):
-    """``cv2.imwrite(path, img)``, the format chosen by the file name's extension, written as
+def write_image_file(path, img, params=()):
+    """``cv2.imwrite(path, img, params)``, the format chosen by the file name's extension (``params``:
+    OpenCV's encoder flags, e.g. ``(cv2.IMWRITE_JPEG_QUALITY, 95)``), written as
     :func:`rcnn.utils.safe_write.write_with` writes (a link at ``path`` is replaced, not followed).
 
     :raises ImageFileError: naming the file when it cannot be written
     """
     try:
-        written = safe_write.write_with(path, lambda tmp: _imwrite(tmp, img))
+        written = safe_write.write_with(path, lambda tmp: _imwrite(tmp, img, params))
     except OSError:  # the writer failed, or the folder is missing or read-only
         written = False
     if not written:
