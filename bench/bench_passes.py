@@ -1,7 +1,7 @@
 """Cost of ``pyramid=True`` and ``rotations='auto'`` against the default ``detect()``, side by side
 in one run, on the shared upright photos with faces and on photos without faces.
 
-Run: ``PYTHONPATH=. .venv/bin/python bench/bench_passes.py [--repeat 5] [--threshold 0.5]
+Run: ``.venv/bin/python bench/bench_passes.py [--repeat 5] [--threshold 0.5]
 [--wider-ap]``.
 
 ``--wider-ap`` instead prints the WIDER FACE val AP (official protocol, easy / medium / hard, only
