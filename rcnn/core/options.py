@@ -54,8 +54,8 @@ def kvstore_option(text):
     return text
 
 
-class HelpWithDefaults(cli.ArgumentParser(add_help=False).formatter_class, argparse.ArgumentDefaultsHelpFormatter):
-    """Help with the kebab-case names only (the formatter cli.ArgumentParser uses) and every default shown."""
+class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Help with every default shown (cli.ArgumentParser lists the kebab-case names only)."""
 
 
 def _add_data_options(parser, default):

@@ -65,7 +65,7 @@ class ArgumentParser(argparse.ArgumentParser):
     kebab-case names only."""
 
     def __init__(self, *args, **kwargs):
-        formatter = kwargs.get('formatter_class', argparse.HelpFormatter)
+        formatter = kwargs.get('formatter_class', _HelpWithoutAliases)
         if not issubclass(formatter, _HelpWithoutAliases):  # keep the caller's help style, hide aliases
             formatter = type(formatter.__name__ + 'WithoutAliases', (_HelpWithoutAliases, formatter), {})
         kwargs['formatter_class'] = formatter
