@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from rcnn.pipeline.records import output_name
-from tests.cli_cases import (assert_one_error, assert_success, load_script, run_command,
-                             run_in_process, write_png_header_only)
+from tests.cli_cases import (assert_one_error, assert_success, load_script, peak_memory_command,
+                             run_command, run_in_process, write_black_png, write_png_header_only)
 from tests.shared_data import mnet25_prefix, shared_path
 
 demo = load_script('test.py', 'retinaface_test_script')
@@ -271,6 +271,40 @@ def test_folder_image_over_the_pixel_budget_is_skipped(photos, tmp_path, run):
     errors = [r['error'] for r in folder_records(out).values() if r['error']]
     assert all('--max-megapixels' in e for e in errors) and 1 <= len(errors) <= 3, line
     assert len(os.listdir(out / 'drawn')) == 3 - len(errors)
+
+
+def test_huge_images_in_a_folder_are_named_records_under_500_mb(photos, tmp_path):
+    """A 100-byte PNG claiming 50000x50000 and a real 24000x24000 one (1.7 GB decoded) among the
+    photos: refused from their headers, the photos still detected, one error line naming both."""
+    write_png_header_only(photos / 'claims.png', 50000, 50000)
+    write_black_png(photos / 'big.png', 24000)
+    before = checksums(photos)
+    out = tmp_path / 'out'
+    code, printed, err, peak = peak_memory_command('test.py', '--prefix', mnet25_prefix(), *FAST,
+                                                   '--image', photos, '--output', out)
+    assert_one_error((code, printed, err), 1, '2 of 5 images could not be processed', 'big.png, claims.png')
+    assert peak < 500, peak
+    assert checksums(photos) == before
+    records = folder_records(out)
+    assert records['claims.png']['error'] == (
+        'claims.png: the image is 50000x50000 (2500.0 megapixels, 7.5 GB once decoded), over 4 x '
+        '--max-megapixels 16; it was not decoded (raise --max-megapixels, 0: no limit)')
+    assert records['big.png']['error'] == (
+        'big.png: the image is 24000x24000 (576.0 megapixels, 1.7 GB once decoded), over 4 x '
+        '--max-megapixels 16; it was not decoded (raise --max-megapixels, 0: no limit)')
+    assert [name for name in sorted(records) if not records[name]['error']] == ['x.jpg', 'x.png', 'y.bmp']
+    assert len(os.listdir(out / 'drawn')) == 3
+    assert len(records['x.jpg']['scores']) == 6
+
+
+def test_a_single_24000_pixel_png_is_one_error_line_under_500_mb(tmp_path):
+    big = write_black_png(tmp_path / 'big.png', 24000)
+    code, printed, err, peak = peak_memory_command('test.py', '--prefix', mnet25_prefix(), *FAST,
+                                                   '--image', big, '--output', tmp_path / 'o.jpg')
+    assert_one_error((code, printed, err), 1, '%s: the image is 24000x24000 (576.0 megapixels, 1.7 GB '
+                     'once decoded), over 4 x --max-megapixels 16; it was not decoded' % big)
+    assert peak < 500, peak
+    assert sorted(os.listdir(tmp_path)) == ['big.png']
 
 
 def test_json_path_with_a_folder_input_is_refused(photos, tmp_path, run):
