@@ -188,6 +188,21 @@ def test_crops_links_are_refused_or_replaced_never_followed(photos, tmp_path, ca
     assert {name: digest(out / 'crops' / name) for name in crops} == clean
 
 
+def test_a_link_at_the_parquet_file_is_replaced_not_followed(photos, tmp_path, capsys):
+    pytest.importorskip('pyarrow.parquet')
+    import pyarrow.parquet as pq
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('keep me')
+    out = tmp_path / 'out'
+    out.mkdir()
+    os.symlink(victim, out / store.PARQUET_NAME)
+    assert run(capsys, photos, '--output', out, *FAST)[0] == 0
+    assert victim.read_text() == 'keep me' and not os.path.islink(out / store.PARQUET_NAME)
+    assert sorted(pq.read_table(str(out / store.PARQUET_NAME)).column('path').to_pylist()) == sorted(
+        records_of(out)[1])
+    assert sorted(os.listdir(out)) == sorted([store.LOCK_NAME, store.RESULTS_NAME, store.PARQUET_NAME])
+
+
 @pytest.fixture(scope='module')
 def huge_images(tmp_path_factory):
     folder = tmp_path_factory.mktemp('huge')
