@@ -7,6 +7,7 @@ import shutil
 import struct
 
 import cv2
+import mxnet as mx
 import numpy as np
 import pytest
 
@@ -116,11 +117,18 @@ def bad_files(tmp_path, t1):
     write_bytes(tmp_path / 'model' / 'cut-0000.params', params[:len(params) // 2])
     write_bytes(tmp_path / 'model' / 'garbage-symbol.json', b'\xff\xfe not json')
     write_bytes(tmp_path / 'model' / 'garbage-0000.params', params)
+    shutil.copy(mnet25_prefix() + '-symbol.json', str(tmp_path / 'model' / 'nan') + '-symbol.json')
+    arrays = mx.nd.load(mnet25_prefix() + '-0000.params')
+    poisoned = arrays['arg:face_rpn_cls_score_stride8_weight'].asnumpy()
+    poisoned[0, 0, 0, 0] = np.inf
+    arrays['arg:face_rpn_cls_score_stride8_weight'] = mx.nd.array(poisoned)
+    mx.nd.save(str(tmp_path / 'model' / 'nan-0000.params'), arrays)
     return {
         'undecodable': write_bytes(tmp_path / 'broken.jpg', b'not a jpeg at all'),
         'empty': write_bytes(tmp_path / 'empty.png', b''),
         'truncated': str(truncated),
         'garbage': str(tmp_path / 'model' / 'garbage'),
+        'infinite': str(tmp_path / 'model' / 'nan'),
         'empty folder': (tmp_path / 'no-images').mkdir() or tmp_path / 'no-images',
     }
 
@@ -154,6 +162,8 @@ BAD_INPUTS = [
     (['--image', '{t1}', '--prefix', '{tmp}/R50'], 1, ['{tmp}/R50-symbol.json']),
     (['--image', '{t1}', '--prefix', '{truncated}'], 1, ['{truncated}-0000.params']),
     (['--image', '{t1}', '--prefix', '{garbage}'], 1, ['{garbage}-symbol.json']),
+    (['--image', '{t1}', '--prefix', '{infinite}'], 1,   # it said "found 0 faces", exit 0
+     ['{infinite}-0000.params: weight face_rpn_cls_score_stride8_weight holds 1 NaN or infinite values']),
     (['--image', '{t1}', '--epoch', '3'], 1, ['mnet.25-0003.params']),
     (['--image', '{t1}', '--network', 'net3a'], 1, ['net3a', 'net3']),
     (['--image', '{t1}', '--network', 'net4'], 1, ['net4']),
