@@ -256,6 +256,14 @@ def test_output_folder_equal_to_the_input_folder_is_refused(photos, run):
     assert checksums(photos) == before
 
 
+def test_output_that_is_an_existing_file_is_refused_for_a_folder(photos, tmp_path, run):
+    (tmp_path / 'file.txt').write_text('a file')
+    outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', tmp_path / 'file.txt')
+    assert_one_error(outcome, 1, 'error: --output %s is an existing file; name a folder for the results'
+                     % (tmp_path / 'file.txt'))
+    assert (tmp_path / 'file.txt').read_text() == 'a file'
+
+
 def test_links_in_the_output_folder_are_never_followed(photos, tmp_path, run):
     out = tmp_path / 'out'
     out.mkdir()

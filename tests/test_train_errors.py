@@ -251,8 +251,9 @@ def test_resume_refuses_options_that_change_the_run(capsys, data_root, tmp_path)
     prefix = tmp_path / 'retina'
     resumable_run(prefix, argv(data_root, prefix))
     assert_one_error(capsys, argv(data_root, prefix, '--resume', '--lr', '0.5', '--seed', '3', '--image-size', '160',
-                                  '--end-epoch', '20'), 1,
-                     'error: cannot resume: --lr 0.5 (was 0.01), --image-size 160 (was 128), --seed 3 (was None) '
+                                  '--batch-images', '1', '--end-epoch', '20'), 1,
+                     'error: cannot resume: --lr 0.5 (was 0.01), --batch-images 1 (was 2), --image-size 160 (was 128), '
+                     '--seed 3 (was None) '
                      'differ from the run it continues (%s-0000.json); give the same values, or add '
                      '--resume-with-changes to continue with the new ones' % prefix)
 
