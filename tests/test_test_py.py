@@ -7,12 +7,13 @@ import shutil
 import struct
 
 import cv2
+import mxnet as mx
 import numpy as np
 import pytest
 
 from rcnn.pipeline.records import output_name
-from tests.cli_cases import (assert_one_error, assert_success, load_script, run_command,
-                             run_in_process, write_png_header_only)
+from tests.cli_cases import (assert_one_error, assert_success, load_script, peak_memory_command,
+                             run_command, run_in_process, write_black_png, write_png_header_only)
 from tests.shared_data import mnet25_prefix, shared_path
 
 demo = load_script('test.py', 'retinaface_test_script')
@@ -116,11 +117,18 @@ def bad_files(tmp_path, t1):
     write_bytes(tmp_path / 'model' / 'cut-0000.params', params[:len(params) // 2])
     write_bytes(tmp_path / 'model' / 'garbage-symbol.json', b'\xff\xfe not json')
     write_bytes(tmp_path / 'model' / 'garbage-0000.params', params)
+    shutil.copy(mnet25_prefix() + '-symbol.json', str(tmp_path / 'model' / 'nan') + '-symbol.json')
+    arrays = mx.nd.load(mnet25_prefix() + '-0000.params')
+    poisoned = arrays['arg:face_rpn_cls_score_stride8_weight'].asnumpy()
+    poisoned[0, 0, 0, 0] = np.inf
+    arrays['arg:face_rpn_cls_score_stride8_weight'] = mx.nd.array(poisoned)
+    mx.nd.save(str(tmp_path / 'model' / 'nan-0000.params'), arrays)
     return {
         'undecodable': write_bytes(tmp_path / 'broken.jpg', b'not a jpeg at all'),
         'empty': write_bytes(tmp_path / 'empty.png', b''),
         'truncated': str(truncated),
         'garbage': str(tmp_path / 'model' / 'garbage'),
+        'infinite': str(tmp_path / 'model' / 'nan'),
         'empty folder': (tmp_path / 'no-images').mkdir() or tmp_path / 'no-images',
     }
 
@@ -154,6 +162,8 @@ BAD_INPUTS = [
     (['--image', '{t1}', '--prefix', '{tmp}/R50'], 1, ['{tmp}/R50-symbol.json']),
     (['--image', '{t1}', '--prefix', '{truncated}'], 1, ['{truncated}-0000.params']),
     (['--image', '{t1}', '--prefix', '{garbage}'], 1, ['{garbage}-symbol.json']),
+    (['--image', '{t1}', '--prefix', '{infinite}'], 1,   # it said "found 0 faces", exit 0
+     ['{infinite}-0000.params: weight face_rpn_cls_score_stride8_weight holds 1 NaN or infinite values']),
     (['--image', '{t1}', '--epoch', '3'], 1, ['mnet.25-0003.params']),
     (['--image', '{t1}', '--network', 'net3a'], 1, ['net3a', 'net3']),
     (['--image', '{t1}', '--network', 'net4'], 1, ['net4']),
@@ -246,6 +256,14 @@ def test_output_folder_equal_to_the_input_folder_is_refused(photos, run):
     assert checksums(photos) == before
 
 
+def test_output_that_is_an_existing_file_is_refused_for_a_folder(photos, tmp_path, run):
+    (tmp_path / 'file.txt').write_text('a file')
+    outcome = run('--prefix', mnet25_prefix(), *FAST, '--image', photos, '--output', tmp_path / 'file.txt')
+    assert_one_error(outcome, 1, 'error: --output %s is an existing file; name a folder for the results'
+                     % (tmp_path / 'file.txt'))
+    assert (tmp_path / 'file.txt').read_text() == 'a file'
+
+
 def test_links_in_the_output_folder_are_never_followed(photos, tmp_path, run):
     out = tmp_path / 'out'
     out.mkdir()
@@ -271,6 +289,40 @@ def test_folder_image_over_the_pixel_budget_is_skipped(photos, tmp_path, run):
     errors = [r['error'] for r in folder_records(out).values() if r['error']]
     assert all('--max-megapixels' in e for e in errors) and 1 <= len(errors) <= 3, line
     assert len(os.listdir(out / 'drawn')) == 3 - len(errors)
+
+
+def test_huge_images_in_a_folder_are_named_records_under_500_mb(photos, tmp_path):
+    """A 100-byte PNG claiming 50000x50000 and a real 24000x24000 one (1.7 GB decoded) among the
+    photos: refused from their headers, the photos still detected, one error line naming both."""
+    write_png_header_only(photos / 'claims.png', 50000, 50000)
+    write_black_png(photos / 'big.png', 24000)
+    before = checksums(photos)
+    out = tmp_path / 'out'
+    code, printed, err, peak = peak_memory_command('test.py', '--prefix', mnet25_prefix(), *FAST,
+                                                   '--image', photos, '--output', out)
+    assert_one_error((code, printed, err), 1, '2 of 5 images could not be processed', 'big.png, claims.png')
+    assert peak < 500, peak
+    assert checksums(photos) == before
+    records = folder_records(out)
+    assert records['claims.png']['error'] == (
+        'claims.png: the image is 50000x50000 (2500.0 megapixels, 7.5 GB once decoded), over 4 x '
+        '--max-megapixels 16; it was not decoded (raise --max-megapixels, 0: no limit)')
+    assert records['big.png']['error'] == (
+        'big.png: the image is 24000x24000 (576.0 megapixels, 1.7 GB once decoded), over 4 x '
+        '--max-megapixels 16; it was not decoded (raise --max-megapixels, 0: no limit)')
+    assert [name for name in sorted(records) if not records[name]['error']] == ['x.jpg', 'x.png', 'y.bmp']
+    assert len(os.listdir(out / 'drawn')) == 3
+    assert len(records['x.jpg']['scores']) == 6
+
+
+def test_a_single_24000_pixel_png_is_one_error_line_under_500_mb(tmp_path):
+    big = write_black_png(tmp_path / 'big.png', 24000)
+    code, printed, err, peak = peak_memory_command('test.py', '--prefix', mnet25_prefix(), *FAST,
+                                                   '--image', big, '--output', tmp_path / 'o.jpg')
+    assert_one_error((code, printed, err), 1, '%s: the image is 24000x24000 (576.0 megapixels, 1.7 GB '
+                     'once decoded), over 4 x --max-megapixels 16; it was not decoded' % big)
+    assert peak < 500, peak
+    assert sorted(os.listdir(tmp_path)) == ['big.png']
 
 
 def test_json_path_with_a_folder_input_is_refused(photos, tmp_path, run):

@@ -12,6 +12,7 @@ import pytest
 
 import test_widerface as tw
 from rcnn.detection.base import target_scale
+from rcnn.errors import UserError
 from rcnn.pipeline import widerface as wf
 from rcnn.evaluation import widerface_eval as we
 from rcnn.evaluation.widerface_eval import read_prediction_file
@@ -66,6 +67,19 @@ def test_image_lists(tmp_path):
                                            '1--Handshaking/1_broken.jpg', '1--Handshaking/1_c.jpg']
     (images.parent / 'wider_val.txt').write_text('./0--Parade/0_b.jpg\n')
     assert wf.find_images(str(images)) == ['0--Parade/0_b.jpg']
+
+
+def test_image_lists_with_a_byte_order_mark_or_not_utf8(tmp_path):
+    label = tmp_path / 'label.txt'
+    label.write_bytes(b'\xef\xbb\xbf# 0--Parade/0_a.jpg\r\n1 2 3 4\r\n')
+    assert wf.read_image_list(str(label)) == ['0--Parade/0_a.jpg']
+    listing = tmp_path / 'wider_val.txt'
+    listing.write_bytes(b'\xef\xbb\xbf0--Parade/0_a.jpg\n')
+    assert wf.read_image_list(str(listing)) == ['0--Parade/0_a.jpg']
+    listing.write_bytes(b'0--Parade/0_a.jpg\n0--Parade/caf\xe9.jpg\n')  # Latin-1
+    with pytest.raises(UserError) as refused:
+        wf.read_image_list(str(listing))
+    assert str(refused.value) == '%s:2: not UTF-8 text (byte 0xe9); the image list must be UTF-8' % listing
 
 
 def test_scales_follow_the_original_schedule():

@@ -11,6 +11,8 @@ from rcnn.core.options import parse_options
 from rcnn.core.run import train_net
 from rcnn.dataset.synthetic import write_split
 from rcnn.utils import checkpoint, cli
+from tests.cli_cases import peak_memory_command, write_black_png, write_png_header_only
+from tests.cli_cases import assert_one_error as assert_one_error_line
 from tests.planted_pickle import plant_pickle
 from tests.train_runs import restored_train_config, small_faces
 
@@ -70,10 +72,8 @@ def assert_one_error(capsys, args, code, expected):
     ('--val-scale', 'inf', "must be a finite number, got 'inf'"),
 ])
 def test_bad_numeric_option(capsys, data_root, tmp_path, option, value, reason):
-    alias = {'--gpus': '--gpu'}.get(option) or ('--' + option[2:].replace('-', '_') if '-' in option[2:] else None)
-    shown = '%s/%s' % (option, alias) if alias else option  # argparse names an option with its aliases
-    assert_one_error(capsys, argv(data_root, tmp_path / 'retina', option, value), 2,
-                     'error: argument %s: %s (see %s --help)' % (shown, reason, os.path.basename(
+    assert_one_error(capsys, argv(data_root, tmp_path / 'retina', option, value), 2,  # the name, not its aliases
+                     'error: argument %s: %s (see %s --help)' % (option, reason, os.path.basename(
                          __import__('sys').argv[0])))
     assert not os.listdir(tmp_path)
 
@@ -114,6 +114,41 @@ def test_bad_labels(capsys, tmp_path):
     status, errors, last = run_main(capsys, argv(tmp_path, tmp_path / 'retina'))
     assert status == 1 and errors == [last]
     assert last.startswith('error: %s:2: a number is not finite (nan or inf): ' % label)
+
+
+def split_with(tmp_path, name, write):
+    """A generated train split whose label.txt also lists ``name``, written by ``write(path)``;
+    (dataset root, label.txt path, image path, label line of ``name``)."""
+    write_split(str(tmp_path), 'train', 4, seed=1, height=160, width=160, min_side=24, max_side=64)
+    label = tmp_path / 'train' / 'label.txt'
+    lines = label.read_text().splitlines()
+    label.write_text('\n'.join(lines + ['# ' + name, lines[1]]) + '\n')
+    image = tmp_path / 'train' / 'images' / name
+    write(image)
+    return tmp_path, label, image, len(lines) + 1
+
+
+def test_an_image_header_over_the_decoding_limit_is_one_line(capsys, tmp_path):
+    """A 100-byte PNG claiming 50000x50000 (PIL raised DecompressionBombError with a traceback)."""
+    root, label, image, line = split_with(tmp_path / 'data', 'claims.png',
+                                          lambda path: write_png_header_only(path, 50000, 50000))
+    expected = ('error: %s:%d: image %s is 50000x50000 (2500.0 megapixels), over the limit of %s'
+                % (label, line, image, '%s'))
+    assert_one_error(capsys, argv(root, tmp_path / 'retina', '--max-megapixels', '0'), 1, expected % (
+        '1073.7 that OpenCV decodes; remove it from the split or shrink it'))
+    assert_one_error(capsys, argv(root, tmp_path / 'retina'), 1, expected % (
+        '64.0 (--max-megapixels); remove it from the split, shrink it or raise --max-megapixels'))
+    assert [n for n in os.listdir(tmp_path) if n.endswith(('.params', '.json', '.jsonl'))] == []
+
+
+def test_a_24000_pixel_png_is_one_line_before_decoding_under_500_mb(tmp_path):
+    """576 megapixels pass OpenCV's limit; decoded for training it took 3.6 GB resident."""
+    root, label, image, line = split_with(tmp_path / 'data', 'big.png', lambda path: write_black_png(path, 24000))
+    outcome = peak_memory_command('train.py', *argv(root, tmp_path / 'retina', '--end-epoch', '1'))
+    assert_one_error_line(outcome[:3], 1, '%s:%d: image %s is 24000x24000 (576.0 megapixels), over the limit of '
+                          '64.0 (--max-megapixels)' % (label, line, image))
+    assert outcome[3] < 500, outcome[3]
+    assert not os.path.exists(str(tmp_path / 'retina') + '-0000.params')
 
 
 def test_too_few_images(capsys, data_root, tmp_path):
@@ -216,8 +251,9 @@ def test_resume_refuses_options_that_change_the_run(capsys, data_root, tmp_path)
     prefix = tmp_path / 'retina'
     resumable_run(prefix, argv(data_root, prefix))
     assert_one_error(capsys, argv(data_root, prefix, '--resume', '--lr', '0.5', '--seed', '3', '--image-size', '160',
-                                  '--end-epoch', '20'), 1,
-                     'error: cannot resume: --lr 0.5 (was 0.01), --image-size 160 (was 128), --seed 3 (was None) '
+                                  '--batch-images', '1', '--end-epoch', '20'), 1,
+                     'error: cannot resume: --lr 0.5 (was 0.01), --batch-images 1 (was 2), --image-size 160 (was 128), '
+                     '--seed 3 (was None) '
                      'differ from the run it continues (%s-0000.json); give the same values, or add '
                      '--resume-with-changes to continue with the new ones' % prefix)
 

@@ -96,6 +96,9 @@ def _add_optimizer_options(parser, default):
                         help='images per device and batch')
     parser.add_argument('--image-size', type=number(32, kind=int), default=default.image_size,
                         help='training crop side, pixels')
+    parser.add_argument('--max-megapixels', type=number(0), default=64.0,
+                        help='refuse a training image whose header declares more megapixels, before '
+                             'decoding any (0: only the limit of OpenCV, 1073.7)')
     parser.add_argument('--frequent', type=number(1, kind=int), default=default.frequent, help='log every N batches')
 
 

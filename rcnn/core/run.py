@@ -31,6 +31,7 @@ from rcnn.errors import UserError
 from rcnn.processing import presets
 from rcnn.PY_OP import rpn_fpn_ohem3
 from rcnn.utils import lock
+from rcnn.utils.image_file import OPENCV_MAX_PIXELS
 from symbol import get_symbol, train_to_test_symbol
 
 log = logging.getLogger('train')
@@ -79,12 +80,17 @@ def build_optimizer(options, num_devices, num_workers, iters_per_epoch, begin_st
                             begin_num_update=begin_step)
 
 
+def training_max_pixels(options):
+    """Pixels a training image's header may declare: ``--max-megapixels``, or OpenCV's limit for 0."""
+    return int(options.max_megapixels * 1e6) if options.max_megapixels else OPENCV_MAX_PIXELS
+
+
 def load_roidb(options, batch_size, num_parts, cfg):
     """The training roidb of ``--image-set``; UserError when it cannot fill one batch per worker."""
     roidb = []
     for image_set in options.image_set.split('+'):
         roidb += load_gt_roidb(options.dataset, image_set, options.root_path, options.dataset_path,
-                               flip=not options.no_flip, cfg=cfg)
+                               flip=not options.no_flip, cfg=cfg, max_pixels=training_max_pixels(options))
     if len(roidb) // num_parts < batch_size:
         raise UserError('%d training images with faces in %s (%s) cannot fill one batch of %d per worker: add '
                         'images or lower --batch-images' % (len(roidb), options.dataset_path, options.image_set,

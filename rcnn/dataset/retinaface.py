@@ -205,9 +205,12 @@ class retinaface(IMDB):
         except OSError as err:
             raise LabelFileError(self.label_file, line_no, 'cannot read image %s: %s' % (image_path, err)) from None
         if self.max_pixels and width * height > self.max_pixels:
+            limit = ('that OpenCV decodes; remove it from the split or shrink it'
+                     if self.max_pixels == OPENCV_MAX_PIXELS
+                     else '(--max-megapixels); remove it from the split, shrink it or raise --max-megapixels')
             raise LabelFileError(self.label_file, line_no, 'image %s is %dx%d (%.1f megapixels), over the limit '
-                                 'of %.1f that OpenCV decodes; remove it from the split or shrink it'
-                                 % (image_path, width, height, width * height / 1e6, self.max_pixels / 1e6))
+                                 'of %.1f %s' % (image_path, width, height, width * height / 1e6,
+                                                 self.max_pixels / 1e6, limit))
         return width, height
 
     def _faces_to_roi(self, faces, image_path, size, dropped):

@@ -13,6 +13,7 @@ from rcnn.pipeline.records import file_stamp
 from rcnn.pipeline.settings import SCALE_OPTIONS, image_scales
 from rcnn.utils.cli_guards import DECODE_FACTOR, check_network_input
 from rcnn.utils.image_file import IMAGE_EXTENSIONS, decode_image, header_size
+from rcnn.utils.text_file import NotUTF8, read_utf8
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,13 @@ def _list_folder(root, exclude):
 def _list_file(list_path, exclude):
     base = os.path.dirname(os.path.abspath(list_path))
     try:
-        with open(list_path, encoding='utf-8') as f:
-            lines = f.read().splitlines()
-    except (OSError, UnicodeDecodeError) as err:
+        lines = read_utf8(list_path, allow_bom=True).splitlines()
+    except NotUTF8 as err:
+        raise UserError('%s:%d: %s; the list file must be UTF-8 text naming one image per line'
+                        % (list_path, err.line, err)) from None
+    except OSError as err:
         raise UserError('cannot read the list file %s: %s (it must be a UTF-8 text file naming one '
-                        'image per line)' % (list_path, getattr(err, 'strerror', None) or err))
+                        'image per line)' % (list_path, err.strerror or err)) from None
     items, seen = [], set()
     for line in lines:
         key = line.strip()

@@ -166,6 +166,43 @@ def test_links_are_refused_or_replaced_never_followed(photos, tmp_path, capsys):
     assert cv2.imread(str(planted)).shape == (222, 320, 3)
 
 
+def test_crops_links_are_refused_or_replaced_never_followed(photos, tmp_path, capsys):
+    victim = tmp_path / 'victim'
+    victim.mkdir()
+    (victim / 'v.txt').write_text('keep me')
+    out = tmp_path / 'out'
+    out.mkdir()
+    os.symlink(victim, out / 'crops')
+    assert_one_error(run(capsys, photos, '--output', out, '--crops', '112', *FAST), 1,
+                     'error: output folder %s is a symbolic link; name a real folder' % (out / 'crops'))
+    assert os.listdir(victim) == ['v.txt']
+    os.remove(out / 'crops')
+    assert run(capsys, photos, '--output', out, '--crops', '112', *FAST)[0] == 0
+    crops = sorted(os.listdir(out / 'crops'))
+    assert len(crops) == sum(len(r['scores']) for r in records_of(out)[1].values()) > 0
+    clean = {name: digest(out / 'crops' / name) for name in crops}
+    os.remove(out / 'crops' / crops[0])
+    os.symlink(victim / 'v.txt', out / 'crops' / crops[0])
+    assert run(capsys, photos, '--output', out, '--crops', '112', *FAST, '--overwrite')[0] == 0
+    assert (victim / 'v.txt').read_text() == 'keep me' and not os.path.islink(out / 'crops' / crops[0])
+    assert {name: digest(out / 'crops' / name) for name in crops} == clean
+
+
+def test_a_link_at_the_parquet_file_is_replaced_not_followed(photos, tmp_path, capsys):
+    pytest.importorskip('pyarrow.parquet')
+    import pyarrow.parquet as pq
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('keep me')
+    out = tmp_path / 'out'
+    out.mkdir()
+    os.symlink(victim, out / store.PARQUET_NAME)
+    assert run(capsys, photos, '--output', out, *FAST)[0] == 0
+    assert victim.read_text() == 'keep me' and not os.path.islink(out / store.PARQUET_NAME)
+    assert sorted(pq.read_table(str(out / store.PARQUET_NAME)).column('path').to_pylist()) == sorted(
+        records_of(out)[1])
+    assert sorted(os.listdir(out)) == sorted([store.LOCK_NAME, store.RESULTS_NAME, store.PARQUET_NAME])
+
+
 @pytest.fixture(scope='module')
 def huge_images(tmp_path_factory):
     folder = tmp_path_factory.mktemp('huge')

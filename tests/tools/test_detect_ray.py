@@ -22,6 +22,9 @@ import pyarrow.parquet as pq  # noqa: E402
 from rcnn.errors import UserError  # noqa: E402
 from rcnn.pipeline import ray_job, store  # noqa: E402
 from rcnn.pipeline.records import error_record, record_schema  # noqa: E402
+from rcnn.pipeline.settings import DetectorSpec, default_settings  # noqa: E402
+from rcnn.utils.lock import acquire, release  # noqa: E402
+from tests.cli_cases import assert_one_error  # noqa: E402
 from tests.shared_data import ROOT, mnet25_prefix, shared_path  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location('detect_folder', os.path.join(ROOT, 'tools', 'detect_folder.py'))
@@ -188,3 +191,48 @@ def test_huge_images_are_named_records_and_the_run_fails_after_the_rest(tmp_path
     assert 'over the limit of 16 megapixels' in records['claims.png']['error']
     assert 'over the limit of 16 megapixels' in records['big.png']['error']
     assert records['t1.jpg']['error'] is None and len(records['t1.jpg']['scores']) > 0
+
+
+def ray_command(*argv):
+    """(exit status, stdout, stderr) of tools/detect_ray.py with mnet.25 and ``argv``."""
+    done = subprocess.run([sys.executable, RAY_SCRIPT, *map(str, argv), '--prefix', mnet25_prefix()],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_a_rerun_with_other_settings_is_one_line_and_touches_nothing(photos, tmp_path):
+    out = tmp_path / 'out'
+    out.mkdir()
+    spec = DetectorSpec('mxnet', mnet25_prefix(), 0, 'net3', 0.4, 0)
+    ray_job.check_settings(str(out), store.run_settings(spec, default_settings(threshold=0.8)), overwrite=False)
+    before = (out / ray_job.SETTINGS_NAME).read_bytes()
+    assert_one_error(ray_command(photos, '--output', out, '--threshold', '0.5'), 1,
+                     'error: %s holds results of other settings: threshold (was 0.8, now 0.5); rerun with the '
+                     'same settings, pass --overwrite to start anew, or choose another --output' % out)
+    assert (out / ray_job.SETTINGS_NAME).read_bytes() == before
+    assert sorted(os.listdir(out)) == sorted([ray_job.SETTINGS_NAME, store.LOCK_NAME])
+
+
+def test_a_locked_folder_is_one_line_naming_the_holder(photos, tmp_path):
+    out = tmp_path / 'out'
+    out.mkdir()
+    fd = acquire(str(out / store.LOCK_NAME), 'test')
+    try:
+        outcome = ray_command(photos, '--output', out)
+    finally:
+        release(fd)
+    assert_one_error(outcome, 1, 'error: results folder %s is in use by another run (pid %d)' % (out, os.getpid()))
+    assert os.listdir(out) == [store.LOCK_NAME]
+
+
+@pytest.mark.parametrize('case, message', [
+    ('max size alone', '--max-size 900 caps the long side of --target-size resizing; pass --target-size too, '
+                       'or leave --max-size out'),
+    ('output is a file', '--output {tmp}/file.txt is an existing file; name a folder for the results'),
+])
+def test_option_errors_are_one_line(photos, tmp_path, case, message):
+    (tmp_path / 'file.txt').write_text('a file')
+    argv = {'max size alone': ['--output', tmp_path / 'o', '--max-size', '900'],
+            'output is a file': ['--output', tmp_path / 'file.txt']}[case]
+    assert_one_error(ray_command(photos, *argv), 1, 'error: ' + message.format(tmp=tmp_path))
+    assert not (tmp_path / 'o').exists() and (tmp_path / 'file.txt').read_text() == 'a file'
