@@ -3,7 +3,7 @@
 Example (the original's accurate mode: pyramid, flip and box voting, threshold 0.02)::
 
     python test_widerface.py --prefix model/R50 --epoch 0 --network net3 --mode 1 --output wout
-    python -m rcnn.evaluation.widerface_eval --pred wout --gt data/widerface_eval_gt
+    python tools/widerface_eval.py --pred wout --gt data/widerface_eval_gt
 
 The images are ``<images>/<event>/<image>.jpg`` (default ``<dataset-path>/<image-set>/images``),
 listed by ``label.txt`` or ``wider_val.txt`` beside that folder, or found by walking it. Each image
@@ -21,8 +21,9 @@ folder are an error (one line: how many, the first few) unless ``--allow-missing
 with '..', two images that would write one file (``a.jpg``, ``a.png``) and an output that would
 replace a listed image are refused before any work. An image that cannot be decoded, or whose
 network input would pass ``--max-megapixels`` (read from its header), is reported and skipped, and
-the run then ends with exit status 1. ``--gt DIR`` prints the official AP at the end over the
-images that have an output file, exactly as ``python -m rcnn.evaluation.widerface_eval --pred
+the run then ends with exit status 1. The settings are recorded in ``<output>.run.json`` beside the folder; a rerun with other
+settings is refused, naming them (``--overwrite`` redoes the images). ``--gt DIR`` prints the official AP at the end over the
+images that have an output file, exactly as ``tools/widerface_eval.py --pred
 <output> --gt DIR --only-predicted`` does.
 """
 import argparse

@@ -3,6 +3,7 @@ and the real mnet.25 on the 5 val images (files equal the original's; --gt print
 evaluator prints)."""
 import contextlib
 import io
+import json
 import logging
 import os
 
@@ -123,12 +124,45 @@ def test_run_writes_skips_and_reports_unreadable(tmp_path, capsys, caplog):
 
     again = FakeDetector()
     with caplog.at_level(logging.INFO, logger='rcnn.pipeline.widerface'):
-        wf.run(args_for(tmp_path), again, wf.select_images(args))
+        wf.run(args, again, wf.select_images(args))
     assert len(again.calls) == 0   # only the unreadable image is retried, and still fails
     assert '3 of 4 images already written' in caplog.text
     args = args_for(tmp_path, '--overwrite', '--mode', '1')
     wf.run(args, again, wf.select_images(args))
     assert len(again.calls) == 3 and all(flip and len(scales) == 5 for _, _, scales, flip in again.calls)
+
+
+def test_a_rerun_with_other_settings_is_refused_naming_them(tmp_path):
+    make_wider_folder(tmp_path)
+    args = args_for(tmp_path, '--thresh', '0.3', '--scale', '1.0')
+    wf.run(args, FakeDetector(), wf.select_images(args))
+    out = tmp_path / 'wout'
+    record = json.loads((tmp_path / 'wout.run.json').read_text())  # beside the folder, not in it
+    assert record['threshold'] == 0.3 and record['scale'] == 1.0 and sorted(os.listdir(out)) == ['0--Parade', '1--Handshaking']
+    files = {p: p.read_bytes() for p in out.rglob('*.txt')}
+    other = args_for(tmp_path, '--thresh', '0.5', '--scale', '1.0', '--flip')
+    with pytest.raises(UserError) as refused:
+        wf.run(other, FakeDetector(), wf.select_images(other))
+    assert str(refused.value) == (
+        '%s holds the files of other settings (%s.run.json): flip (was false, now true); threshold (was 0.3, '
+        'now 0.5); rerun with the same settings, pass --overwrite to redo the images, or choose another --output'
+        % (out, out))
+    assert {p: p.read_bytes() for p in out.rglob('*.txt')} == files
+    redo = FakeDetector()
+    wf.run(args_for(tmp_path, '--thresh', '0.5', '--scale', '1.0', '--flip', '--overwrite'), redo, wf.select_images(other))
+    assert len(redo.calls) == 3 and json.loads((tmp_path / 'wout.run.json').read_text())['flip'] is True
+
+
+def test_submission_files_without_a_record_are_not_mixed_with_new_ones(tmp_path):
+    make_wider_folder(tmp_path)
+    old = tmp_path / 'wout' / '0--Parade' / '0_a.txt'
+    old.parent.mkdir(parents=True)
+    old.write_text('0--Parade/0_a.jpg\n0\n')
+    args = args_for(tmp_path)
+    with pytest.raises(UserError) as refused:
+        wf.run(args, FakeDetector(), wf.select_images(args))
+    assert str(refused.value).startswith('%s holds submission files but no settings record' % (tmp_path / 'wout'))
+    assert old.read_text() == '0--Parade/0_a.jpg\n0\n' and not (tmp_path / 'wout.run.json').exists()
 
 
 def test_parts_split_the_list(tmp_path):

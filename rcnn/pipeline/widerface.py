@@ -2,9 +2,17 @@
 ``<output>/<event>/<image>.txt``; optionally score them with :mod:`rcnn.evaluation`.
 
 The functions take the parsed options of test_widerface.py (``options``: an object with its
-attributes: images, dataset_path, image_set, image_list, output, overwrite, allow_missing, part,
-parts, thresh, mode, target_size, max_size, scale, flip, pyramid, rotations, max_megapixels).
+attributes: prefix, epoch, network, nms, nocrop, images, dataset_path, image_set, image_list,
+output, overwrite, allow_missing, part, parts, thresh, mode, target_size, max_size, scale, flip,
+pyramid, rotations, max_megapixels).
+
+A submission folder holds one run's files: the settings that made them (the model's digest and
+every detection option) are recorded in ``<output>.run.json`` BESIDE the folder, since the
+submission format leaves no room inside it (the official tool and the Python port read every entry
+there as an event). A rerun with other settings is refused, naming them; ``--overwrite`` redoes
+the images under the new settings.
 """
+import json
 import logging
 import os
 import sys
@@ -17,7 +25,9 @@ from rcnn.errors import LabelFileError, UserError
 from rcnn.evaluation import widerface_eval
 from rcnn.pipeline.inputs import read_image_checked
 from rcnn.pipeline.settings import extra_keywords
+from rcnn.pipeline.store import differing_settings, file_digest
 from rcnn.utils import safe_write
+from rcnn.utils.checkpoint import params_path, symbol_path
 from rcnn.utils.cli_guards import check_network_input, first_few, refuse_overwriting_inputs
 from rcnn.utils.image_file import IMAGE_EXTENSIONS
 from rcnn.utils.label_file import read_label_file
@@ -28,6 +38,7 @@ logger = logging.getLogger(__name__)
 PYRAMID_SIZES = (500, 800, 1100, 1400, 1700)
 PYRAMID_BASE = (800, 1200)
 SCALE_OPTIONS = '--scale, or --target-size / --max-size, with --mode 0'
+RUN_RECORD_SUFFIX = '.run.json'  # <output>.run.json: the settings that made a submission folder
 
 
 def _checked_name(path, name):
@@ -181,10 +192,61 @@ def _read(path, options):
     return image, scales, do_flip
 
 
+def run_record_path(output):
+    """``<output>.run.json``, beside the submission folder ``output``."""
+    return os.path.normpath(output) + RUN_RECORD_SUFFIX
+
+
+def run_settings(options):
+    """What decides the submission files' contents, as JSON-ready data: the model's files' sha256
+    and every detection option (not the part, the pixel budget or which images)."""
+    files = (symbol_path(options.prefix), params_path(options.prefix, options.epoch))
+    return {'model': [file_digest(path) for path in files if os.path.isfile(path)],
+            'network': options.network, 'nms': options.nms, 'nocrop': options.nocrop,
+            'threshold': options.thresh, 'mode': options.mode, 'scale': options.scale,
+            'target_size': options.target_size, 'max_size': options.max_size, 'flip': options.flip,
+            'pyramid': options.pyramid,
+            'rotations': options.rotations if options.rotations == 'auto' else list(options.rotations)}
+
+
+def _holds_submissions(output):
+    return os.path.isdir(output) and any(name.endswith('.txt') for _, _, files in os.walk(output) for name in files)
+
+
+def claim_output(options):
+    """Make sure ``--output`` holds this run's files only, and record the run's settings.
+
+    :raises UserError: when the folder was made with other settings (naming each), or holds
+        submission files without a record (an older run's), unless ``--overwrite``
+    """
+    path, wanted = run_record_path(options.output), run_settings(options)
+    recorded = None
+    if os.path.lexists(path):
+        try:
+            recorded = json.loads(read_utf8(path))
+        except (NotUTF8, ValueError, OSError) as err:
+            raise UserError('%s: not a settings record of test_widerface.py (%s); move it away or pass '
+                            '--overwrite' % (path, err)) from None
+        if not isinstance(recorded, dict):
+            raise UserError('%s: not a settings record of test_widerface.py; move it away or pass --overwrite' % path)
+    if not options.overwrite:
+        if recorded is not None and differing_settings(recorded, wanted):
+            raise UserError('%s holds the files of other settings (%s): %s; rerun with the same settings, pass '
+                            '--overwrite to redo the images, or choose another --output'
+                            % (options.output, path, '; '.join(differing_settings(recorded, wanted))))
+        if recorded is None and _holds_submissions(options.output):
+            raise UserError('%s holds submission files but no settings record (%s), so their settings are '
+                            'unknown: pass --overwrite to redo the images, or choose another --output'
+                            % (options.output, path))
+    if recorded != wanted:
+        safe_write.write_bytes(path, json.dumps(wanted, indent=1, sort_keys=True) + '\n')
+
+
 def run(options, detector, names):
     """Detect and write the images ``names`` (skipping those already written unless
     ``--overwrite``); returns the names that failed, each reported on one "skipped" line."""
     image_root = image_root_of(options)
+    claim_output(options)
     safe_write.make_folder(options.output, '--output')
     todo = [n for n in names if options.overwrite or not os.path.isfile(output_path(options.output, n))]
     if len(todo) < len(names):
@@ -208,6 +270,6 @@ def run(options, detector, names):
 
 def evaluation_report(output, ground_truth):
     """The official AP of the files in ``output`` over the images that have one, as the lines
-    ``python -m rcnn.evaluation.widerface_eval --only-predicted`` prints."""
+    ``tools/widerface_eval.py --only-predicted`` prints."""
     curves, coverage = widerface_eval.score_folder(output, ground_truth, only_predicted=True)
     return widerface_eval.format_report(curves, 'official', coverage)
