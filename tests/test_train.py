@@ -74,6 +74,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_dist_sync_on_loopback(dataset, tmp_path):
     """Scheduler, one server and two workers on 127.0.0.1; only rank 0 writes the checkpoint."""
     prefix = str(tmp_path / 'model' / 'retina')

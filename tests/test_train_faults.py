@@ -120,6 +120,7 @@ def trials(data_root, tmp_path, reference, count, seed):
     return outcomes
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_or_refuses(data_root, tmp_path, reference):
     assert 'resumed' in trials(data_root, tmp_path, reference, 3, seed=11)
 

@@ -183,6 +183,7 @@ def ended(pid):
         return True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('mode', [['--model-workers', '1', '--workers', '1'],
                                   ['--model-workers', '2']], ids=['decoding-workers', 'model-workers'])
 def test_a_killed_run_resumes_without_losing_or_doubling(full_run, photo_tree, tmp_path, mode):

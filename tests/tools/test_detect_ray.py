@@ -54,6 +54,7 @@ def by_path(records):
     return sorted(records, key=lambda record: record['path'])
 
 
+@pytest.mark.slow
 def test_killed_and_rerun_gives_exactly_the_single_process_records(photos, tmp_path):
     single = tmp_path / 'single'
     with pytest.raises(UserError, match='1 of 9 images could not be processed'):  # broken.jpg
@@ -172,6 +173,7 @@ def test_records_of_changed_and_deleted_inputs_are_dropped(tmp_path):
     assert ray_job.read_results(str(out), ['path']).column('path').to_pylist() == ['kept.jpg']
 
 
+@pytest.mark.slow
 def test_huge_images_are_named_records_and_the_run_fails_after_the_rest(tmp_path):
     from tests.cli_cases import write_black_png, write_png_header_only
     folder = tmp_path / 'in'
