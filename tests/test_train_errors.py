@@ -86,7 +86,7 @@ def test_resume_with_overwrite(capsys, data_root, tmp_path):
 def test_no_data(capsys, tmp_path):
     label = tmp_path / 'nowhere' / 'train' / 'label.txt'
     assert_one_error(capsys, argv(tmp_path / 'nowhere', tmp_path / 'retina'), 1,
-                     'error: label file not found: %s (expected <dataset_path>/<split>/label.txt from the '
+                     'error: label file not found: %s (expected <--dataset-path>/<split>/label.txt from the '
                      'RetinaFace annotation release)' % label)
 
 

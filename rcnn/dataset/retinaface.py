@@ -155,7 +155,7 @@ class retinaface(IMDB):
         self.classes = ['bg', 'face']
         self.num_classes = len(self.classes)
         if not os.path.isfile(self.label_file):
-            raise MissingLabelFile('label file not found: %s (expected <dataset_path>/<split>/label.txt '
+            raise MissingLabelFile('label file not found: %s (expected <--dataset-path>/<split>/label.txt '
                                     'from the RetinaFace annotation release)' % self.label_file)
 
     @property
