@@ -79,7 +79,7 @@ def make_image(rng, height=480, width=640, max_faces=4, min_side=24, max_side=22
 def write_split(data_path, split, num_images, seed=0, **image_kwargs):
     """Write a generated split in the RetinaFace layout.
 
-    :param data_path: data set folder (``--dataset_path``)
+    :param data_path: data set folder (``--dataset-path``)
     :param split: split name (``train``, ``val``, ...)
     :param num_images: images to generate
     :param seed: random seed (the same seed writes the same files)
