@@ -94,13 +94,15 @@ def write_black_png(path, side):
 
 
 def peak_memory_command(relative_path, *argv, timeout=300):
-    """(exit status, stdout, stderr, peak resident MB) of ``python <script> argv...`` run in one
-    process (its VmHWM from /proc: ru_maxrss would carry the parent's peak over a fork and exec)."""
+    """(exit status, stdout, stderr, peak MB) of ``python <script> argv...`` run in one process:
+    its peak resident memory (VmHWM from /proc: ru_maxrss would carry the parent's peak over a fork
+    and exec) less the mapped files' pages resident at exit (RssFile: the shared libraries, 200 to
+    300 MB for MXNet depending on how the kernel cached them, the same for every run)."""
     code = ('import atexit, runpy, sys\n'
             'def peak():\n'
             '    with open("/proc/self/status") as f:\n'
-            '        kb = int([l for l in f if l.startswith("VmHWM:")][0].split()[1])\n'
-            '    sys.stderr.write("peak-rss-mb %.1f\\n" % (kb / 1024.0))\n'
+            '        kb = {l.split(":")[0]: int(l.split()[1]) for l in f if l.startswith(("VmHWM:", "RssFile:"))}\n'
+            '    sys.stderr.write("peak-rss-mb %.1f\\n" % ((kb["VmHWM"] - kb["RssFile"]) / 1024.0))\n'
             'atexit.register(peak)\n'
             'sys.argv = sys.argv[1:]\n'
             'runpy.run_path(sys.argv[0], run_name="__main__")\n')
