@@ -53,9 +53,8 @@ def photo_tree(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def detector():
-    from retinaface import RetinaFace
-    return RetinaFace(mnet25_prefix(), 0, ctx_id=-1, network='net3', nms=0.4)
+def detector(mnet25_detector):
+    return mnet25_detector
 
 
 def read_records(out_dir):
