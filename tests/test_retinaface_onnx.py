@@ -122,6 +122,7 @@ def test_a_preset_that_does_not_fit_the_model_is_named(onnx_path):
         "fit: net3, ssh, vgg, x3" % onnx_path)
 
 
+@pytest.mark.slow
 def test_random_weight_r50_detections_equal_the_mxnet_detector(tmp_path):
     """The released R50 graph with random weights, saved as a checkpoint, through both detectors.
 

@@ -291,6 +291,7 @@ def test_folder_image_over_the_pixel_budget_is_skipped(photos, tmp_path, run):
     assert len(os.listdir(out / 'drawn')) == 3 - len(errors)
 
 
+@pytest.mark.slow
 def test_huge_images_in_a_folder_are_named_records_under_500_mb(photos, tmp_path):
     """A 100-byte PNG claiming 50000x50000 and a real 24000x24000 one (1.7 GB decoded) among the
     photos: refused from their headers, the photos still detected, one error line naming both."""

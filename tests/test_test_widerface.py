@@ -284,6 +284,7 @@ def test_huge_images_are_skipped_by_their_header(wider, tmp_path, capsys):
     assert os.listdir(tmp_path / 'wout' / '0--Parade') == ['0_a.txt']
 
 
+@pytest.mark.slow
 def test_a_24000_pixel_png_is_skipped_by_its_header_under_500_mb(wider, tmp_path):
     write_black_png(wider / '1--Handshaking' / '1_big.png', 24000)
     write_label(tmp_path / 'list.txt', ['0--Parade/0_a.jpg', '1--Handshaking/1_big.png'])

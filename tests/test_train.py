@@ -103,6 +103,7 @@ def test_dist_sync_on_loopback(dataset, tmp_path):
     assert_checkpoint_runs(prefix, 1)
 
 
+@pytest.mark.slow
 def test_resume_continues_epoch_and_step(dataset, tmp_path):
     prefix = str(tmp_path / 'retina')
     code, log = run(train_cmd(dataset, prefix, '--lr_step', '3', '--end_epoch', '1'))
@@ -152,6 +153,7 @@ def test_unknown_network_preset_is_an_option_error(dataset, tmp_path):
                                             "(see train.py --help)")
 
 
+@pytest.mark.slow
 def test_two_runs_on_one_fresh_prefix_exactly_one_trains(dataset, tmp_path):
     """The prefix's lock: the second train.py names the first one's pid in one error line and
     touches nothing; the first trains to the end."""

@@ -141,6 +141,7 @@ def test_an_image_header_over_the_decoding_limit_is_one_line(capsys, tmp_path):
     assert [n for n in os.listdir(tmp_path) if n.endswith(('.params', '.json', '.jsonl'))] == []
 
 
+@pytest.mark.slow
 def test_a_24000_pixel_png_is_one_line_before_decoding_under_500_mb(tmp_path):
     """576 megapixels pass OpenCV's limit; decoded for training it took 3.6 GB resident."""
     root, label, image, line = split_with(tmp_path / 'data', 'big.png', lambda path: write_black_png(path, 24000))

@@ -69,6 +69,7 @@ def independent_ap(prefix, data_root):
     return evaluate_label_txt(predictions, str(label_file), box_format='xyxy')['all']
 
 
+@pytest.mark.slow
 def test_validation_best_checkpoints_and_early_stop(data_root, tmp_path, restore_config):
     prefix = tmp_path / 'retina'
     patience = 2
@@ -118,6 +119,7 @@ class InterruptAt:
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_the_log_without_gaps(data_root, tmp_path, restore_config):
     prefix = tmp_path / 'retina'
     options = ['--lr_step', '3', '--end_epoch', '3', '--val_every', '1']
@@ -138,6 +140,7 @@ def test_interrupted_run_resumes_the_log_without_gaps(data_root, tmp_path, resto
     assert load_meta(str(prefix) + BEST_AP, 0)['val_ap'] == max(r['ap'] for r in val_records)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_resumable_checkpoint(data_root, tmp_path):
     """SIGINT to a real train.py with a data worker process: exit status 130, a checkpoint of the
     step reached, and a log that ends at that step."""

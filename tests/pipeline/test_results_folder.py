@@ -99,6 +99,7 @@ def test_a_locked_folder_is_one_line_naming_the_holder(photos, tmp_path, capsys)
     assert run(capsys, photos, '--output', out, *FAST)[0] == 0
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_one_runs_the_other_says_why(tmp_path):
     folder = tmp_path / 'many'
     folder.mkdir()

@@ -38,6 +38,7 @@ def one_photo(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_audit_of_a_photo_folder_writes_the_table_and_the_plot(one_photo, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(audit, 'CLOSEUP_FRAMES', (800,))  # keep the test short
     monkeypatch.setattr(audit, 'SMALL_FACTORS', (0.5,))

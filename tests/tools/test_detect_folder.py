@@ -212,6 +212,7 @@ def test_a_killed_run_resumes_without_losing_or_doubling(full_run, photo_tree, t
         sorted(read_records(full_run), key=lambda r: r['path'])
 
 
+@pytest.mark.slow
 def test_two_model_workers_give_the_records_of_one(full_run, photo_tree, tmp_path):
     out = tmp_path / 'two'
     status = run_main([str(photo_tree), '--output', str(out), '--prefix', mnet25_prefix(),

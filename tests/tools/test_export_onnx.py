@@ -148,6 +148,7 @@ def test_dynamic_model_works_at_two_sizes_not_multiples_of_32(mnet25, mnet25_dyn
         assert max(max_differences(expected, got)) <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_random_weight_r50_exports_and_matches_at_two_sizes(r50_random):
     symbol, args, aux, path = r50_random
     image = cv2.imread(widerface_val_images()[0][1])

@@ -51,6 +51,7 @@ class ForwardSpy:
         return self._forward_batch(tensor)
 
 
+@pytest.mark.slow
 def test_equals_detect_one_by_one_with_scales_and_flip(detector, photos):
     scales = [1.0, 0.5]
     expected = [detector.detect(img, 0.5, scales, do_flip=True) for img in photos]
