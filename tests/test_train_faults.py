@@ -120,11 +120,10 @@ def trials(data_root, tmp_path, reference, count, seed):
     return outcomes
 
 
-@pytest.mark.slow
 def test_killed_training_resumes_or_refuses(data_root, tmp_path, reference):
     assert 'resumed' in trials(data_root, tmp_path, reference, 3, seed=11)
 
 
 @pytest.mark.slow
 def test_killed_training_resumes_or_refuses_many_times(data_root, tmp_path, reference):
-    trials(data_root, tmp_path, reference, 20, seed=12)
+    trials(data_root, tmp_path, reference, 12, seed=12)
