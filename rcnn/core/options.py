@@ -17,6 +17,7 @@ from rcnn.core.trainer import LATEST
 from rcnn.errors import UserError
 from rcnn.utils import cli
 from rcnn.utils.cli import number
+from rcnn.utils.cli_guards import DECODE_FACTOR, DEFAULT_MAX_MEGAPIXELS
 
 # Options that change the numbers of a run: a resumed run that differs in one is not the run it continues.
 RESULT_OPTIONS = ('network', 'dataset', 'image_set', 'lr', 'lr_step', 'wd', 'batch_images', 'image_size',
@@ -96,7 +97,7 @@ def _add_optimizer_options(parser, default):
                         help='images per device and batch')
     parser.add_argument('--image-size', type=number(32, kind=int), default=default.image_size,
                         help='training crop side, pixels')
-    parser.add_argument('--max-megapixels', type=number(0), default=64.0,
+    parser.add_argument('--max-megapixels', type=number(0), default=DECODE_FACTOR * DEFAULT_MAX_MEGAPIXELS,
                         help='refuse a training image whose header declares more megapixels, before '
                              'decoding any (0: only the limit of OpenCV, 1073.7)')
     parser.add_argument('--frequent', type=number(1, kind=int), default=default.frequent, help='log every N batches')
