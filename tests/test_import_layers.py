@@ -223,8 +223,12 @@ def test_relative_imports_are_resolved():
         (1, 'rcnn.core.loader.CropLoader')]
 
 
-def test_the_evaluator_imports_without_mxnet():
-    code = 'import sys, rcnn.evaluation.widerface_eval; print(sorted(m for m in sys.modules if m.startswith("mxnet")))'
+@pytest.mark.parametrize('modules', ['rcnn.evaluation.widerface_eval',
+                                     'rcnn.pipeline.run, rcnn.pipeline.store, rcnn.detection.detector_onnx'],
+                         ids=['evaluator', 'onnx folder pipeline'])
+def test_imports_without_mxnet(modules):
+    """The evaluator, and the folder pipeline on ONNX Runtime, run where MXNet is not installed."""
+    code = 'import sys, %s; print(sorted(m for m in sys.modules if m.startswith("mxnet")))' % modules
     done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120,
                           cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
     assert done.returncode == 0, done.stderr
